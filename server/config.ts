@@ -1,0 +1,109 @@
+/**
+ * Configuration: environment variables -> typed, validated (joi), frozen config.
+ * Every default, with its unit, is defined here and nowhere else (docs/operations.md lists them).
+ */
+import Joi from "joi";
+
+export interface Config {
+  /** HTTP/WebSocket port (0: any free port). Default 8888. */
+  readonly port: number;
+  /** Interface to bind. Default `0.0.0.0`. */
+  readonly host: string;
+  /** Redis URL (`redis://host:port/db`). Unset: embedded in-memory store and adapter (one process only). */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every codespace key in Redis (the key is `${keyPrefix}${codespace}`). Default empty. */
+  readonly keyPrefix: string;
+  /** Base URL of the site's HTTP API, ending in `/`. Unset: only `tmp-` tokens are accepted. */
+  readonly apiBaseUrl: string | undefined;
+  /** Whole-response timeout of a token check, milliseconds. Default 5000. */
+  readonly apiTimeoutMs: number;
+  /** Allowed CORS origins (`CORS_ORIGIN`, comma-separated; `*` any). Default: none (same origin only). */
+  readonly corsOrigins: readonly string[];
+  /** TTL of a codespace after its last update (and at creation), seconds. Default 86400. */
+  readonly codespaceExpireUpdate: number;
+  /** TTL of a `tmp-` codespace after its last update (and at creation), seconds. Default 3600. */
+  readonly tmpCodespaceExpireUpdate: number;
+  /** Accepted updates kept per codespace for rebasing and `pull`. Default 500. */
+  readonly historyLength: number;
+  /** Maximum document length, UTF-16 code units. Default 1,000,000. */
+  readonly maxDocLength: number;
+  /** Maximum updates in one `insert_value` batch. Default 1000. */
+  readonly maxUpdatesPerBatch: number;
+  /** Maximum changes in one update. Default 1000. */
+  readonly maxChangesPerUpdate: number;
+  /** Maximum ranges in one `create_selection`. Default 100. */
+  readonly maxSelections: number;
+  /** Largest Socket.IO message accepted, bytes (Socket.IO `maxHttpBufferSize`). Default 4 MiB. */
+  readonly maxMessageBytes: number;
+  /** Time allowed for a graceful shutdown, milliseconds. Default 10000. */
+  readonly shutdownTimeoutMs: number;
+  /** pino log level. Default `info`. */
+  readonly logLevel: string;
+}
+
+const schema = Joi.object({
+  PORT: Joi.number().integer().min(0).max(65535).default(8888),
+  HOST: Joi.string().default("0.0.0.0"),
+  REDIS_URL: Joi.string().uri({ scheme: ["redis", "rediss"] }),
+  KEY_PREFIX: Joi.string().allow("").default(""),
+  API_BASE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
+  API_TIMEOUT_MS: Joi.number().integer().min(1).max(600_000).default(5000),
+  CORS_ORIGIN: Joi.string().allow("").default(""),
+  CODESPACE_EXPIRE_UPDATE: Joi.number().integer().min(1).default(86_400),
+  TMP_CODESPACE_EXPIRE_UPDATE: Joi.number().integer().min(1).default(3600),
+  HISTORY_LENGTH: Joi.number().integer().min(1).max(100_000).default(500),
+  MAX_DOC_LENGTH: Joi.number().integer().min(1).max(100_000_000).default(1_000_000),
+  MAX_UPDATES_PER_BATCH: Joi.number().integer().min(1).max(100_000).default(1000),
+  MAX_CHANGES_PER_UPDATE: Joi.number().integer().min(1).max(100_000).default(1000),
+  MAX_SELECTIONS: Joi.number().integer().min(1).max(10_000).default(100),
+  MAX_MESSAGE_BYTES: Joi.number().integer().min(1024).default(4 * 1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(0).default(10_000),
+  LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
+})
+  .unknown(true)
+  .prefs({ convert: true, abortEarly: true });
+
+/** Raised by `loadConfig`; `message` is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Reads, validates and freezes the configuration.
+ * @param env variables to read (default `process.env`); an empty string counts as unset.
+ * @throws ConfigError with one line naming the offending variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  const cleaned: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && (v !== "" || k === "KEY_PREFIX")) cleaned[k] = v;
+  const { value, error } = schema.validate(cleaned);
+  if (error) {
+    const key = String(error.details[0]?.path[0] ?? "?");
+    throw new ConfigError(`invalid ${key}: ${error.details[0]?.message ?? error.message}`);
+  }
+  let apiBaseUrl: string | undefined = value.API_BASE_URL;
+  if (apiBaseUrl && !apiBaseUrl.endsWith("/")) apiBaseUrl += "/";
+  const corsOrigins = String(value.CORS_ORIGIN)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return Object.freeze({
+    port: value.PORT,
+    host: value.HOST,
+    redisUrl: value.REDIS_URL,
+    keyPrefix: value.KEY_PREFIX,
+    apiBaseUrl,
+    apiTimeoutMs: value.API_TIMEOUT_MS,
+    corsOrigins: Object.freeze(corsOrigins),
+    codespaceExpireUpdate: value.CODESPACE_EXPIRE_UPDATE,
+    tmpCodespaceExpireUpdate: value.TMP_CODESPACE_EXPIRE_UPDATE,
+    historyLength: value.HISTORY_LENGTH,
+    maxDocLength: value.MAX_DOC_LENGTH,
+    maxUpdatesPerBatch: value.MAX_UPDATES_PER_BATCH,
+    maxChangesPerUpdate: value.MAX_CHANGES_PER_UPDATE,
+    maxSelections: value.MAX_SELECTIONS,
+    maxMessageBytes: value.MAX_MESSAGE_BYTES,
+    shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,
+    logLevel: value.LOG_LEVEL,
+  });
+}

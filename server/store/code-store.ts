@@ -1,0 +1,72 @@
+/**
+ * The code store: the narrow seam between the accept path and where codespaces live
+ * (in-memory for one process, Redis for many). Both implementations have the same semantics;
+ * `test/store.test.ts` runs one suite against each.
+ */
+import type { WireUpdate } from "../protocol/events.js";
+
+/** A codespace's state at one version. `code` is the full text (UTF-16 string). */
+export interface Snapshot {
+  epoch: string;
+  version: number;
+  code: string;
+}
+
+export interface CommitRequest {
+  /** Epoch the commit is based on; a different (or missing) stored epoch fails with `epoch`. */
+  epoch: string;
+  /** Version the first update is based on; must equal the stored version (compare-and-set). */
+  baseVersion: number;
+  /** Full text after all `updates`. */
+  code: string;
+  /** Updates in order; update i becomes version `baseVersion + i + 1`. */
+  updates: readonly WireUpdate[];
+  /** TTL to set on the codespace, seconds. */
+  ttlSeconds: number;
+}
+
+/**
+ * Outcome of a compare-and-set commit:
+ * - `ok`: stored; `version` is the version after the last update.
+ * - `conflict`: the stored version moved; `version` is the stored one and `updates` the history from
+ *   `baseVersion + 1` to it, or `snapshot` when history no longer reaches back that far.
+ * - `epoch`: the stored codespace is another incarnation (`epoch` holds it) or is gone (`epoch` null).
+ */
+export type CommitResult =
+  | { status: "ok"; version: number }
+  | { status: "conflict"; version: number; updates: WireUpdate[] }
+  | { status: "conflict"; version: number; snapshot: Snapshot }
+  | { status: "epoch"; epoch: string | null };
+
+/**
+ * History read for `pull` and for catching up a stale cache:
+ * - `updates`: every update after the asked version (`version` is the latest);
+ * - `snapshot`: history no longer reaches back;
+ * - `epoch`: the stored epoch differs (or the codespace is gone: null).
+ */
+export type HistoryResult =
+  | { status: "updates"; version: number; updates: WireUpdate[] }
+  | { status: "snapshot"; snapshot: Snapshot }
+  | { status: "epoch"; epoch: string | null };
+
+/** Called with the codespace id when its stored state expires or is deleted. */
+export type ExpiredListener = (codespace: string) => void;
+
+export interface CodeStore {
+  /**
+   * Returns the codespace's current state, creating it (empty `code`, version 0, a new random epoch,
+   * TTL `ttlSeconds`) when absent. A record without an epoch (written by the site API: `name`, `code`)
+   * is adopted: it keeps its code and gets version 0 and an epoch.
+   * @throws StoreUnavailableError
+   */
+  open(codespace: string, ttlSeconds: number): Promise<Snapshot>;
+  /** Atomic compare-and-set of text, version, history and TTL. @throws StoreUnavailableError */
+  commit(codespace: string, req: CommitRequest): Promise<CommitResult>;
+  /** Updates after `version` (at most the configured history length back). @throws StoreUnavailableError */
+  history(codespace: string, epoch: string, version: number): Promise<HistoryResult>;
+  /** Registers a listener for expiry and deletion of any codespace. */
+  onExpired(listener: ExpiredListener): void;
+  /** True while the store can serve requests (for `/readyz`). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
