@@ -1,0 +1,68 @@
+/**
+ * The codespaces this process has sockets in: one Codespace (cache + accept queue) per id, kept
+ * while at least one local socket holds it and its queue is busy, dropped afterwards.
+ */
+import type { Config } from "./config.js";
+import { Codespace, type AcceptedUpdate } from "./codespace.js";
+import type { CodeStore } from "./store/code-store.js";
+
+/** True for temporary codespaces (their TTL is TMP_CODESPACE_EXPIRE_UPDATE). */
+export function isTemporary(codespace: string): boolean {
+  return codespace.startsWith("tmp-");
+}
+
+export class CodespaceRegistry {
+  private readonly open = new Map<string, { codespace: Codespace; refs: number }>();
+
+  constructor(
+    private readonly store: CodeStore,
+    private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
+    private readonly broadcast: (codespace: string, updates: AcceptedUpdate[]) => void,
+  ) {}
+
+  /** Number of codespaces held by this process. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Takes a reference on `id` (one per local socket). */
+  acquire(id: string): Codespace {
+    let held = this.open.get(id);
+    if (!held) {
+      const c = this.config;
+      held = {
+        refs: 0,
+        codespace: new Codespace(id, this.store, {
+          historyLength: c.historyLength,
+          maxDocLength: c.maxDocLength,
+          ttlSeconds: isTemporary(id) ? c.tmpCodespaceExpireUpdate : c.codespaceExpireUpdate,
+          onAccepted: (updates) => this.broadcast(id, updates),
+        }),
+      };
+      this.open.set(id, held);
+    }
+    held.refs++;
+    return held.codespace;
+  }
+
+  /** Drops a reference; the codespace is forgotten once unreferenced and idle. */
+  release(id: string): void {
+    const held = this.open.get(id);
+    if (!held) return;
+    held.refs--;
+    if (held.refs > 0) return;
+    void held.codespace.idle().then(() => {
+      if (held.refs === 0 && this.open.get(id) === held) this.open.delete(id);
+    });
+  }
+
+  /** The codespace's stored state expired or was deleted: forget the cached copy. */
+  invalidate(id: string): void {
+    this.open.get(id)?.codespace.invalidate();
+  }
+
+  /** Resolves once every queued batch is committed (graceful shutdown). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.open.values()].map((h) => h.codespace.idle()));
+  }
+}

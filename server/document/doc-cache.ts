@@ -1,0 +1,102 @@
+/**
+ * A process's cached copy of one codespace: text, version, epoch and the recent accepted updates
+ * (as ChangeSets for rebasing). The store stays the truth: the cache is caught up from it whenever a
+ * compare-and-set commit finds that another process moved on.
+ */
+import { ChangeSet, Text } from "@codemirror/state";
+import type { WireChange, WireUpdate } from "../protocol/events.js";
+import type { Snapshot } from "../store/code-store.js";
+import { LINE_SEPARATOR, toWireChanges } from "./changes.js";
+
+/** One accepted update: `changes.length` is the document length before it. */
+export interface Entry {
+  clientID: string;
+  changes: ChangeSet;
+  /** Canonical wire form of `changes` (what is stored and broadcast). */
+  wire: WireChange[];
+}
+
+/** Builds a Text from a string without folding "\r" (lines split on "\n" only). */
+export function textOf(code: string): Text {
+  return Text.of(code.split(LINE_SEPARATOR));
+}
+
+/** Length change of a wire update, UTF-16 code units. */
+function delta(changes: readonly WireChange[]): number {
+  let d = 0;
+  for (const c of changes) d += c.insert.length - (c.to - c.from);
+  return d;
+}
+
+export class DocCache {
+  epoch: string;
+  version: number;
+  doc: Text;
+  /** Entries for versions `version - history.length + 1 .. version`, oldest first. */
+  history: Entry[] = [];
+
+  constructor(snapshot: Snapshot, private readonly historyLength: number) {
+    this.epoch = snapshot.epoch;
+    this.version = snapshot.version;
+    this.doc = textOf(snapshot.code);
+  }
+
+  /** Oldest version whose successors are all in `history`. */
+  get oldestVersion(): number {
+    return this.version - this.history.length;
+  }
+
+  /** Document length (UTF-16 code units) at `v`, for oldestVersion <= v <= version. */
+  lengthAt(v: number): number {
+    return v === this.version ? this.doc.length : this.history[v - this.oldestVersion]!.changes.length;
+  }
+
+  /** Entries after version `v` (oldestVersion <= v <= version). */
+  entriesAfter(v: number): Entry[] {
+    return this.history.slice(v - this.oldestVersion);
+  }
+
+  /** Appends accepted entries whose result is `doc` (the text after the last of them). */
+  append(entries: readonly Entry[], doc: Text): void {
+    this.history.push(...entries);
+    this.version += entries.length;
+    this.doc = doc;
+    const excess = this.history.length - this.historyLength;
+    if (excess > 0) this.history.splice(0, excess);
+  }
+
+  /**
+   * Applies updates another process accepted after `version`, in order.
+   * @throws RangeError when an update does not fit the document (the caller then reloads)
+   */
+  catchUp(updates: readonly WireUpdate[]): void {
+    let doc = this.doc;
+    const entries: Entry[] = [];
+    for (const u of updates) {
+      const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
+      doc = changes.apply(doc);
+      entries.push({ clientID: u.clientID, changes, wire: toWireChanges(changes) });
+    }
+    this.append(entries, doc);
+  }
+
+  /**
+   * Extends history backwards with stored updates for versions `from + 1 .. from + updates.length`
+   * (the range must reach at least `oldestVersion`), so a batch based on an older version can be
+   * rebased. Lengths are derived backwards from the known ones.
+   */
+  extendBack(from: number, updates: readonly WireUpdate[]): void {
+    const missing = this.oldestVersion - from;
+    if (missing <= 0) return;
+    let lengthAfter = this.lengthAt(this.oldestVersion);
+    const older: Entry[] = new Array(missing);
+    for (let i = missing - 1; i >= 0; i--) {
+      const u = updates[i]!;
+      const lengthBefore = lengthAfter - delta(u.changes);
+      const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
+      older[i] = { clientID: u.clientID, changes, wire: toWireChanges(changes) };
+      lengthAfter = lengthBefore;
+    }
+    this.history.unshift(...older);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * A draft: the batches of one drain applied, tentatively, on top of the cache. Each batch is
+ * validated, rebased and deduplicated against the cache plus the batches before it in the draft;
+ * a batch that fails leaves the draft as it was. The draft is committed to the store in one
+ * compare-and-set, or thrown away.
+ */
+import type { Text } from "@codemirror/state";
+import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
+import type { InsertValuePayload } from "../protocol/events.js";
+import { assertNoSurrogateSplit, toChangeSet, toWireChanges } from "./changes.js";
+import type { DocCache, Entry } from "./doc-cache.js";
+import { rebaseBatch, type RebaseUpdate } from "./rebase.js";
+
+/** A drafted entry, with the socket id of its submitter. */
+export interface DraftEntry extends Entry {
+  sender: string;
+}
+
+export class Draft {
+  doc: Text;
+  readonly entries: DraftEntry[] = [];
+
+  constructor(
+    private readonly cache: DocCache,
+    private readonly maxDocLength: number,
+  ) {
+    this.doc = cache.doc;
+  }
+
+  get version(): number {
+    return this.cache.version + this.entries.length;
+  }
+
+  private lengthAt(v: number): number {
+    const c = this.cache;
+    if (v < c.version) return c.lengthAt(v);
+    return v === this.version ? this.doc.length : this.entries[v - c.version]!.changes.length;
+  }
+
+  private entriesAfter(v: number): Entry[] {
+    const c = this.cache;
+    if (v >= c.version) return this.entries.slice(v - c.version);
+    return c.entriesAfter(v).concat(this.entries);
+  }
+
+  /**
+   * Applies one `insert_value` batch (shape-checked) to the draft.
+   * @returns the version after the batch (the current draft version when every update was a resend)
+   * @throws InvalidVersionError, VersionTooOldError, InvalidPayloadError, DocTooLargeError
+   */
+  apply(batch: InsertValuePayload, sender: string): number {
+    const c = this.cache;
+    if (batch.epoch !== c.epoch) throw new InvalidVersionError("epoch mismatch: the codespace was recreated; reload it");
+    if (batch.version > c.version) throw new InvalidVersionError(`version ${batch.version} is ahead of the codespace (${c.version})`);
+    if (batch.version < c.oldestVersion) throw new VersionTooOldError();
+
+    let length = this.lengthAt(batch.version);
+    const updates: RebaseUpdate[] = batch.updates.map((u) => {
+      const changes = toChangeSet(u.changes, length);
+      length = changes.newLength;
+      return { clientID: u.clientID, changes };
+    });
+    const rebased = rebaseBatch(updates, this.entriesAfter(batch.version));
+
+    let doc = this.doc;
+    const added: DraftEntry[] = [];
+    for (const u of rebased) {
+      assertNoSurrogateSplit(doc, u.changes);
+      doc = u.changes.apply(doc);
+      if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
+      added.push({ clientID: u.clientID, changes: u.changes, wire: toWireChanges(u.changes), sender });
+    }
+    this.doc = doc;
+    this.entries.push(...added);
+    return this.version;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Plain HTTP routes beside Socket.IO: `GET /healthz` (alive: 200) and `GET /readyz` (200 only
+ * when the store and adapter are connected and the server is not shutting down; 503 otherwise).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export interface HttpRoutesOptions {
+  /** Readiness for load balancers. */
+  isReady(): boolean;
+}
+
+function send(res: ServerResponse, status: number, body: object): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+/** Request listener for every path Socket.IO does not own. */
+export function httpRoutes(opts: HttpRoutesOptions) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok" });
+    if (req.method === "GET" && path === "/readyz") {
+      const ready = opts.isReady();
+      return send(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" });
+    }
+    send(res, 404, { error: "not_found" });
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * createServer(config) -> { io, httpServer, port, close() }: wiring only.
+ * Without REDIS_URL: in-memory store and Socket.IO's in-memory adapter (one process).
+ * With REDIS_URL: RedisStore and @socket.io/redis-adapter (any number of processes and hosts).
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { Redis } from "ioredis";
+import { authMiddleware, TokenChecker } from "./auth.js";
+import { CodespaceRegistry } from "./codespace-registry.js";
+import type { Config } from "./config.js";
+import { httpRoutes } from "./http.js";
+import { createLogger, type Logger } from "./logger.js";
+import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace.js";
+import { NAMESPACE } from "./protocol/events.js";
+import type { CodeStore } from "./store/code-store.js";
+import { MemoryStore } from "./store/memory-store.js";
+import { RedisStore } from "./store/redis-store.js";
+
+export interface CodespaceServer {
+  io: Server;
+  httpServer: HttpServer;
+  /** The port actually bound (useful with PORT=0). */
+  port: number;
+  logger: Logger;
+  /** True when the store and adapter connections are up and the server is not shutting down. */
+  isReady(): boolean;
+  /**
+   * Graceful shutdown: stop accepting, refuse new work with `shutting_down`, finish queued
+   * `insert_value` commits, disconnect sockets (clients reconnect elsewhere), close connections.
+   */
+  close(): Promise<void>;
+}
+
+export interface CreateServerOptions {
+  logger?: Logger;
+}
+
+function corsOption(origins: readonly string[]) {
+  if (origins.length === 0) return undefined;
+  return { origin: origins.includes("*") ? true : [...origins], credentials: true };
+}
+
+async function redisAdapterClients(url: string): Promise<{ pub: Redis; sub: Redis }> {
+  const options = { retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000), maxRetriesPerRequest: null };
+  const pub = new Redis(url, options);
+  const sub = pub.duplicate();
+  pub.on("error", () => {});
+  sub.on("error", () => {});
+  await Promise.all([pub, sub].map((c) => (c.status === "ready" ? undefined : new Promise((r) => c.once("ready", r)))));
+  return { pub, sub };
+}
+
+/** Builds and starts a server listening on config.port/config.host. */
+export async function createServer(config: Config, options: CreateServerOptions = {}): Promise<CodespaceServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  let shuttingDown = false;
+
+  const store: CodeStore = config.redisUrl
+    ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger })
+    : new MemoryStore({ historyLength: config.historyLength });
+  const adapterClients = config.redisUrl ? await redisAdapterClients(config.redisUrl) : undefined;
+
+  const isReady = () =>
+    !shuttingDown && store.isReady() && (!adapterClients || (adapterClients.pub.status === "ready" && adapterClients.sub.status === "ready"));
+
+  const httpServer = createHttpServer(httpRoutes({ isReady }));
+  const io = new Server(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: config.maxMessageBytes,
+    cors: corsOption(config.corsOrigins),
+    adapter: adapterClients ? createAdapter(adapterClients.pub, adapterClients.sub) : undefined,
+  });
+  const nsp = io.of(NAMESPACE) as CodespaceNamespace;
+  const registry = new CodespaceRegistry(store, config, broadcaster(nsp));
+  nsp.use(authMiddleware(new TokenChecker(config, logger)));
+  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown });
+  store.onExpired((codespace) => {
+    registry.invalidate(codespace);
+    expireLocally(nsp, codespace);
+    logger.info({ codespace }, "codespace expired");
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      httpServer.close();
+      await registry.idle();
+      nsp.local.disconnectSockets(true);
+      await new Promise<void>((r) => io.close(() => r()));
+      httpServer.closeAllConnections();
+      await store.close();
+      if (adapterClients) await Promise.all([adapterClients.pub.quit(), adapterClients.sub.quit()]).catch(() => {});
+    })());
+
+  return { io, httpServer, port, logger, isReady, close };
+}

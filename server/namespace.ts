@@ -1,0 +1,119 @@
+/**
+ * The `/codespace` namespace: joins each authenticated socket to its codespace's room, sends the
+ * `connected` snapshot, and maps client events onto the document core (codespace.ts). Transport
+ * concerns only: acks, `operation_error`, rooms, broadcasts, expiry disconnects.
+ */
+import type { Namespace, Server, Socket } from "socket.io";
+import type { SocketAuth } from "./auth.js";
+import type { CodespaceRegistry } from "./codespace-registry.js";
+import type { Config } from "./config.js";
+import { ForbiddenError, ShuttingDownError, toCodespaceError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } from "./protocol/events.js";
+import { NAMESPACE } from "./protocol/events.js";
+import { checkCreateSelection, checkInsertValue, checkPull, type PayloadLimits } from "./protocol/validate.js";
+import type { AcceptedUpdate } from "./codespace.js";
+
+export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
+export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
+
+/** Room of a codespace inside the namespace. */
+export function roomOf(codespace: string): string {
+  return `codespace:${codespace}`;
+}
+
+export interface NamespaceDeps {
+  config: Config;
+  registry: CodespaceRegistry;
+  logger: Logger;
+  /** True once shutdown began: new work is refused with `shutting_down`. */
+  isShuttingDown(): boolean;
+}
+
+type Handler = (payload: unknown, socket: CodespaceSocket) => Promise<object> | object;
+
+/** Wraps a handler: ack `{ ok: true, ... }` / `{ ok: false, error }`, or `operation_error` without a callback. */
+function on(socket: CodespaceSocket, event: keyof ClientToServerEvents, handler: Handler, deps: NamespaceDeps): void {
+  socket.on(event, async (...args: unknown[]) => {
+    const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (res: object) => void) : undefined;
+    try {
+      if (deps.isShuttingDown()) throw new ShuttingDownError();
+      const result = await handler(args[0], socket);
+      ack?.({ ok: true, ...result });
+    } catch (err) {
+      const e = toCodespaceError(err);
+      if (e.code === "internal_error") deps.logger.error({ err, event, socket: socket.id, codespace: socket.data.codespace }, "handler failed");
+      else deps.logger.debug({ event, code: e.code, socket: socket.id, codespace: socket.data.codespace }, "request refused");
+      if (ack) ack({ ok: false, error: e.toWire() });
+      else socket.emit("operation_error", { event, error: e.toWire() });
+    }
+  });
+}
+
+function requireEdit(socket: CodespaceSocket): void {
+  if (socket.data.mode !== "edit") throw new ForbiddenError();
+}
+
+/** Sends accepted updates to everyone in the codespace (every instance, through the adapter). */
+export function broadcaster(nsp: CodespaceNamespace) {
+  return (codespace: string, updates: AcceptedUpdate[]): void => {
+    const room = nsp.to(roomOf(codespace));
+    for (const u of updates) room.emit("insert_value", u);
+  };
+}
+
+/** Sends `expired` to this instance's sockets of the codespace, then disconnects them. */
+export function expireLocally(nsp: CodespaceNamespace, codespace: string): void {
+  const local = nsp.local.in(roomOf(codespace));
+  local.emit("expired", { codespace });
+  // disconnect(false) keeps the transport open long enough to flush `expired` on long-polling too
+  local.disconnectSockets(false);
+}
+
+/** Wires the connection handler and the client events of the namespace. */
+export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): void {
+  const { registry, config, logger } = deps;
+  const limits: PayloadLimits = config;
+
+  nsp.on("connection", async (socket: CodespaceSocket) => {
+    const { codespace: id, mode } = socket.data;
+    const log = logger.child({ socket: socket.id, codespace: id });
+    socket.join(roomOf(id));
+    const codespace = registry.acquire(id);
+    log.info({ mode, transport: socket.conn.transport.name }, "socket connected");
+    socket.on("disconnect", (reason) => {
+      registry.release(id);
+      log.info({ reason }, "socket disconnected");
+    });
+
+    on(socket, "insert_value", async (p, s) => {
+      requireEdit(s);
+      const version = await codespace.submit(checkInsertValue(p, limits), s.id);
+      return { version };
+    }, deps);
+    on(socket, "create_selection", (p, s) => {
+      requireEdit(s);
+      const { selections } = checkCreateSelection(p, limits);
+      s.to(roomOf(id)).emit("create_selection", { sender: s.id, selections });
+      return {};
+    }, deps);
+    on(socket, "pull", async (p) => {
+      const { epoch, version } = checkPull(p);
+      return await codespace.pull(epoch, version);
+    }, deps);
+
+    try {
+      const snap = await codespace.open();
+      if (!socket.connected) return;
+      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code };
+      socket.emit("connected", payload);
+    } catch (err) {
+      const e = toCodespaceError(err);
+      log.warn({ code: e.code }, "could not open codespace");
+      socket.emit("operation_error", { event: "connected", error: e.toWire() });
+      socket.disconnect(false);
+    }
+  });
+}
+
+export type { Server };
