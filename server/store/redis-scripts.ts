@@ -1,0 +1,109 @@
+/**
+ * Lua scripts for RedisStore (registered with ioredis `defineCommand`).
+ *
+ * Layout: each codespace is ONE hash key with fields
+ *   `code`    full current text (UTF-8)
+ *   `epoch`   random id fixed when the store created/adopted the record
+ *   `version` integer, number of accepted updates since `epoch`
+ *   `h:<n>`   JSON WireUpdate `{clientID, changes}` that produced version n (only the last
+ *             `historyLength` of them are kept)
+ * The site API writes hashes with only `name` and `code`; `open` adopts them.
+ *
+ * Snapshot replies are always `{"snapshot", version, epoch, code}`.
+ */
+
+/**
+ * open.
+ * KEYS[1] codespace key. ARGV[1] epoch to use when creating/adopting, ARGV[2] TTL seconds.
+ * Creates `{code "", version 0, epoch}` with EXPIRE when the key is absent; adopts a hash without
+ * `epoch` (keeps `code`, or "" when it has none; sets version 0, epoch and EXPIRE).
+ * Returns `{code, version, epoch}`.
+ */
+export const OPEN_SCRIPT = `
+local key = KEYS[1]
+local epoch = redis.call('HGET', key, 'epoch')
+if not epoch then
+  local code = redis.call('HGET', key, 'code') or ''
+  redis.call('HSET', key, 'code', code, 'version', 0, 'epoch', ARGV[1])
+  redis.call('EXPIRE', key, ARGV[2])
+  return {code, 0, ARGV[1]}
+end
+local code = redis.call('HGET', key, 'code') or ''
+local version = tonumber(redis.call('HGET', key, 'version') or '0')
+return {code, version, epoch}
+`;
+
+/**
+ * commit (compare-and-set).
+ * KEYS[1] codespace key.
+ * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] new code, ARGV[4] TTL seconds, ARGV[5] historyLength,
+ * ARGV[6] n = number of updates, ARGV[7..6+n] update JSONs (update i produces version base+i).
+ * Returns one of
+ *   {"ok", newVersion}
+ *   {"epoch"}                        key missing (or without epoch)
+ *   {"epoch", storedEpoch}           another incarnation
+ *   {"conflict", storedVersion, json_base+1, ..., json_stored}
+ *   {"snapshot", version, epoch, code}   conflict where history does not reach back, or base > stored
+ * On ok: HSET code/version/h:<n> (only entries inside the window), HDEL entries that fall off,
+ * EXPIRE ttl.
+ */
+export const COMMIT_SCRIPT = `
+local key = KEYS[1]
+local epoch = redis.call('HGET', key, 'epoch')
+if not epoch then return {'epoch'} end
+if epoch ~= ARGV[1] then return {'epoch', epoch} end
+local stored = tonumber(redis.call('HGET', key, 'version') or '0')
+local base = tonumber(ARGV[2])
+local hl = tonumber(ARGV[5])
+if stored == base then
+  local n = tonumber(ARGV[6])
+  local newv = base + n
+  local keepFrom = newv - hl + 1
+  redis.call('HSET', key, 'code', ARGV[3], 'version', newv)
+  for i = 1, n do
+    local v = base + i
+    if v >= keepFrom then redis.call('HSET', key, 'h:' .. v, ARGV[6 + i]) end
+  end
+  for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
+    redis.call('HDEL', key, 'h:' .. v)
+  end
+  redis.call('EXPIRE', key, ARGV[4])
+  return {'ok', newv}
+end
+local function snapshot()
+  return {'snapshot', stored, epoch, redis.call('HGET', key, 'code') or ''}
+end
+if base > stored or base < 0 then return snapshot() end
+local out = {'conflict', stored}
+for v = base + 1, stored do
+  local e = redis.call('HGET', key, 'h:' .. v)
+  if not e then return snapshot() end
+  out[#out + 1] = e
+end
+return out
+`;
+
+/**
+ * history.
+ * KEYS[1] codespace key. ARGV[1] epoch, ARGV[2] version (return the updates after it).
+ * Returns one of
+ *   {"updates", storedVersion, json_version+1, ..., json_stored}   (none when version >= stored)
+ *   {"epoch"} / {"epoch", storedEpoch}
+ *   {"snapshot", version, epoch, code}   history does not reach back to version+1
+ */
+export const HISTORY_SCRIPT = `
+local key = KEYS[1]
+local epoch = redis.call('HGET', key, 'epoch')
+if not epoch then return {'epoch'} end
+if epoch ~= ARGV[1] then return {'epoch', epoch} end
+local stored = tonumber(redis.call('HGET', key, 'version') or '0')
+local from = tonumber(ARGV[2])
+local out = {'updates', stored}
+if from < 0 then from = -1 end
+for v = from + 1, stored do
+  local e = redis.call('HGET', key, 'h:' .. v)
+  if not e then return {'snapshot', stored, epoch, redis.call('HGET', key, 'code') or ''} end
+  out[#out + 1] = e
+end
+return out
+`;

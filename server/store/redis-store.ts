@@ -1,0 +1,273 @@
+/**
+ * CodeStore on Redis (ioredis). Each codespace is ONE hash `${keyPrefix}${codespace}` holding
+ * `code`, `epoch`, `version` and the bounded history `h:<n>` (see redis-scripts.ts), so one TTL and
+ * one DEL cover everything and the codespace stays in one Redis Cluster slot.
+ *
+ * Failure model: every Redis failure surfaces as StoreUnavailableError, quickly (no offline queue,
+ * per-command timeout); both connections reconnect forever with capped backoff and recover by
+ * themselves. Expiry/deletion arrive through keyspace notifications (`Kgx`, set at start and after
+ * every reconnect).
+ */
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { StoreUnavailableError } from "../errors.js";
+import type { WireUpdate } from "../protocol/events.js";
+import type {
+  CodeStore,
+  CommitRequest,
+  CommitResult,
+  ExpiredListener,
+  HistoryResult,
+  Snapshot,
+} from "./code-store.js";
+import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
+
+export interface RedisStoreOptions {
+  /** redis://[user:pass@]host:port[/db] */
+  url: string;
+  /** Prepended to the codespace id to form its key (the site API uses the bare uuid: ""). */
+  keyPrefix: string;
+  /** Number of most recent updates kept per codespace. */
+  historyLength: number;
+  logger?: { warn(obj: object, msg: string): void };
+  /** Per-command timeout, ms (default 500). */
+  commandTimeoutMs?: number;
+}
+
+type Reply = (string | number)[];
+
+/** The command connection with the scripts registered by `defineCommand`. */
+interface ScriptedRedis extends Redis {
+  codespaceOpen(key: string, epoch: string, ttl: number): Promise<Reply>;
+  codespaceCommit(key: string, ...args: (string | number)[]): Promise<Reply>;
+  codespaceHistory(key: string, epoch: string, version: number): Promise<Reply>;
+}
+
+/** Keyspace events the store needs: K keyspace channel, g generic (del), x expired. */
+const NEEDED_FLAGS = ["K", "g", "x"];
+
+/** Reconnect delay, ms: 50, 100, 200, ... capped at 2 s; never gives up. */
+function retryStrategy(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times - 1, 6), 2000);
+}
+
+/** Escapes Redis glob metacharacters (`* ? [ ] \`) in a PSUBSCRIBE pattern. */
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, "\\$&");
+}
+
+export class RedisStore implements CodeStore {
+  private readonly cmd: ScriptedRedis;
+  private readonly sub: Redis;
+  private readonly listeners: ExpiredListener[] = [];
+  private readonly keyPrefix: string;
+  private readonly historyLength: number;
+  private readonly logger?: RedisStoreOptions["logger"];
+  private readonly channelPrefix: string;
+  private configWarned = false;
+  private closed = false;
+  /** Rejects when `close()` is called, so a pending `start()` does not wait forever. */
+  private readonly closedSignal: Promise<never>;
+  private signalClosed!: (err: Error) => void;
+
+  /** Creates both connections (not yet connected); call `start()` or use `RedisStore.connect`. */
+  constructor(options: RedisStoreOptions) {
+    this.keyPrefix = options.keyPrefix;
+    this.historyLength = options.historyLength;
+    this.logger = options.logger;
+    this.closedSignal = new Promise<never>((_, reject) => (this.signalClosed = reject));
+    this.closedSignal.catch(() => {});
+    const common = { lazyConnect: true, retryStrategy, connectTimeout: 2000 };
+    this.cmd = new Redis(options.url, {
+      ...common,
+      enableOfflineQueue: false,
+      commandTimeout: options.commandTimeoutMs ?? 500,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    }) as ScriptedRedis;
+    this.sub = new Redis(options.url, { ...common, maxRetriesPerRequest: null, autoResubscribe: true });
+    // Errors are reported through command rejections and isReady(); avoid unhandled 'error' events.
+    this.cmd.on("error", () => {});
+    this.sub.on("error", () => {});
+    this.cmd.defineCommand("codespaceOpen", { numberOfKeys: 1, lua: OPEN_SCRIPT });
+    this.cmd.defineCommand("codespaceCommit", { numberOfKeys: 1, lua: COMMIT_SCRIPT });
+    this.cmd.defineCommand("codespaceHistory", { numberOfKeys: 1, lua: HISTORY_SCRIPT });
+    const db = this.cmd.options.db ?? 0;
+    this.channelPrefix = `__keyspace@${db}__:`;
+    this.sub.on("pmessage", (_pattern: string, channel: string, event: string) => {
+      if (event !== "expired" && event !== "del") return;
+      this.fire(channel.slice(this.channelPrefix.length + this.keyPrefix.length));
+    });
+  }
+
+  /** Creates a store and waits until it is ready (see `start`). */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    const store = new RedisStore(options);
+    await store.start();
+    return store;
+  }
+
+  /**
+   * Connects both connections, waiting (through reconnects, without a deadline) until both are
+   * ready; enables keyspace notifications and subscribes. Rejects only if `close()` is called first.
+   */
+  async start(): Promise<void> {
+    await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
+    await this.ensureNotifications();
+    this.cmd.on("ready", () => void this.ensureNotifications());
+    await this.sub.psubscribe(`${this.channelPrefix}${escapeGlob(this.keyPrefix)}*`);
+  }
+
+  /** See CodeStore.open. @throws StoreUnavailableError */
+  async open(codespace: string, ttlSeconds: number): Promise<Snapshot> {
+    const r = await this.call(() => this.cmd.codespaceOpen(this.key(codespace), randomUUID(), ttlSeconds));
+    return { code: String(r[0]), version: Number(r[1]), epoch: String(r[2]) };
+  }
+
+  /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
+  async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
+    const args: (string | number)[] = [
+      req.epoch,
+      req.baseVersion,
+      req.code,
+      req.ttlSeconds,
+      this.historyLength,
+      req.updates.length,
+      ...req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes })),
+    ];
+    const r = await this.call(() => this.cmd.codespaceCommit(this.key(codespace), ...args));
+    switch (r[0]) {
+      case "ok":
+        return { status: "ok", version: Number(r[1]) };
+      case "conflict":
+        return { status: "conflict", version: Number(r[1]), updates: parseUpdates(r.slice(2)) };
+      case "snapshot":
+        return { status: "conflict", version: Number(r[1]), snapshot: parseSnapshot(r) };
+      default:
+        return epochResult(r);
+    }
+  }
+
+  /**
+   * See CodeStore.history. A `version` ahead of the stored one yields `updates: []` with the stored
+   * version. @throws StoreUnavailableError
+   */
+  async history(codespace: string, epoch: string, version: number): Promise<HistoryResult> {
+    const r = await this.call(() => this.cmd.codespaceHistory(this.key(codespace), epoch, version));
+    switch (r[0]) {
+      case "updates":
+        return { status: "updates", version: Number(r[1]), updates: parseUpdates(r.slice(2)) };
+      case "snapshot":
+        return { status: "snapshot", snapshot: parseSnapshot(r) };
+      default:
+        return epochResult(r);
+    }
+  }
+
+  onExpired(listener: ExpiredListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** True while both the command and the subscriber connection are ready. */
+  isReady(): boolean {
+    return !this.closed && this.cmd.status === "ready" && this.sub.status === "ready";
+  }
+
+  /** Quits both connections (disconnects if QUIT fails). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.signalClosed(new StoreUnavailableError("the store was closed"));
+    await Promise.all([quit(this.cmd), quit(this.sub)]);
+  }
+
+  private key(codespace: string): string {
+    return this.keyPrefix + codespace;
+  }
+
+  /** Runs a command, failing fast when not ready and mapping every failure to StoreUnavailableError. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed || this.cmd.status !== "ready") {
+      throw new StoreUnavailableError(`the code store is unavailable (redis ${this.cmd.status}); nothing was applied`);
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      const e = new StoreUnavailableError();
+      e.cause = err;
+      throw e;
+    }
+  }
+
+  /** Makes sure notify-keyspace-events contains K, g and x; warns once if CONFIG is refused. */
+  private async ensureNotifications(): Promise<void> {
+    try {
+      const reply = (await this.cmd.config("GET", "notify-keyspace-events")) as string[];
+      const flags = reply[1] ?? "";
+      const has = (f: string): boolean => flags.includes(f) || (f !== "K" && flags.includes("A"));
+      const missing = NEEDED_FLAGS.filter((f) => !has(f));
+      if (missing.length > 0) await this.cmd.config("SET", "notify-keyspace-events", flags + missing.join(""));
+    } catch (err) {
+      if (this.configWarned || this.closed) return;
+      this.configWarned = true;
+      this.logger?.warn(
+        { err: String(err) },
+        "could not enable Redis keyspace notifications (notify-keyspace-events Kgx); expiry will not be detected",
+      );
+    }
+  }
+
+  private fire(codespace: string): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(codespace);
+      } catch {
+        // A failing listener must not stop the others.
+      }
+    }
+  }
+}
+
+/** Resolves at the connection's first 'ready', riding over failed attempts (ioredis keeps retrying). */
+function connectUntilReady(conn: Redis): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => {
+      conn.off("end", onEnd);
+      resolve();
+    };
+    const onEnd = (): void => {
+      conn.off("ready", onReady);
+      reject(new StoreUnavailableError("the Redis connection was closed before it became ready"));
+    };
+    conn.once("ready", onReady);
+    conn.once("end", onEnd);
+    conn.connect().catch(() => {});
+  });
+}
+
+async function quit(conn: Redis): Promise<void> {
+  if (conn.status === "end") return;
+  if (conn.status !== "ready") {
+    conn.disconnect();
+    return;
+  }
+  try {
+    await conn.quit();
+  } catch {
+    conn.disconnect();
+  }
+}
+
+function parseUpdates(items: (string | number)[]): WireUpdate[] {
+  return items.map((s) => JSON.parse(String(s)) as WireUpdate);
+}
+
+/** `{"snapshot", version, epoch, code}` */
+function parseSnapshot(r: Reply): Snapshot {
+  return { version: Number(r[1]), epoch: String(r[2]), code: String(r[3]) };
+}
+
+/** `{"epoch"}` or `{"epoch", storedEpoch}` */
+function epochResult(r: Reply): { status: "epoch"; epoch: string | null } {
+  return { status: "epoch", epoch: r.length > 1 ? String(r[1]) : null };
+}
