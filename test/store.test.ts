@@ -1,0 +1,385 @@
+/**
+ * One suite for both CodeStore implementations: MemoryStore and RedisStore on a real redis-server
+ * (test/helpers/redis-server.ts; no mocks). Redis-only checks (raw hash layout, PTTL, concurrency
+ * across instances, restart and outage) follow in their own block.
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { CodeStore, CommitResult } from "../server/store/code-store.js";
+import type { WireUpdate } from "../server/protocol/events.js";
+import { MemoryStore } from "../server/store/memory-store.js";
+import { RedisStore } from "../server/store/redis-store.js";
+import { StoreUnavailableError } from "../server/errors.js";
+import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+
+const HISTORY = 5;
+const PREFIX = "t[1]*:"; // glob characters exercise the PSUBSCRIBE escaping
+
+/** What the shared suite needs beyond the CodeStore interface. */
+interface Harness {
+  store: CodeStore;
+  /** Removes a codespace behind the store's back (Redis DEL / MemoryStore.delete). */
+  remove(codespace: string): Promise<void>;
+  /** Raw checks on the stored record; absent for MemoryStore. */
+  raw?: {
+    redis: Redis;
+    key(codespace: string): string;
+  };
+}
+
+const upd = (clientID: string, from: number, to: number, insert: string): WireUpdate => ({
+  clientID,
+  changes: [{ from, to, insert }],
+});
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const fail = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, fail]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves when the store reports `codespace` expired/deleted. */
+function expiredOnce(store: CodeStore, codespace: string): Promise<void> {
+  return new Promise((resolve) => store.onExpired((cs) => cs === codespace && resolve()));
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Opens a fresh codespace and commits `n` single-character updates ("a", "b", ...). */
+async function seeded(store: CodeStore, n: number): Promise<{ cs: string; epoch: string; updates: WireUpdate[] }> {
+  const cs = randomUUID();
+  const { epoch } = await store.open(cs, 60);
+  const updates: WireUpdate[] = [];
+  let code = "";
+  for (let i = 0; i < n; i++) {
+    const u = upd(`c${i}`, code.length, code.length, String.fromCharCode(97 + i));
+    code += u.changes[0].insert;
+    const r = await store.commit(cs, { epoch, baseVersion: i, code, updates: [u], ttlSeconds: 60 });
+    assert.deepEqual(r, { status: "ok", version: i + 1 });
+    updates.push(u);
+  }
+  return { cs, epoch, updates };
+}
+
+function sharedSuite(name: string, make: () => Promise<Harness>, dispose: (h: Harness) => Promise<void>): void {
+  describe(name, () => {
+    let h: Harness;
+    before(async () => {
+      h = await make();
+    });
+    after(async () => {
+      await dispose(h);
+    });
+
+    test("open creates an empty codespace at version 0 with an epoch, idempotently", async () => {
+      const cs = randomUUID();
+      const a = await h.store.open(cs, 60);
+      assert.equal(a.code, "");
+      assert.equal(a.version, 0);
+      assert.match(a.epoch, /^[0-9a-f-]{36}$/);
+      assert.deepEqual(await h.store.open(cs, 60), a);
+      assert.equal(h.store.isReady(), true);
+    });
+
+    test("a hash written like the site API (name, code) is adopted and keeps its code", async (t) => {
+      if (!h.raw) return t.skip("no raw access to the backend");
+      const cs = randomUUID();
+      await h.raw.redis.hset(h.raw.key(cs), "name", "x", "code", "hello");
+      const snap = await h.store.open(cs, 60);
+      assert.equal(snap.code, "hello");
+      assert.equal(snap.version, 0);
+      assert.ok(snap.epoch);
+      assert.deepEqual(await h.store.open(cs, 60), snap);
+      assert.equal(await h.raw.redis.hget(h.raw.key(cs), "name"), "x");
+      // A site hash without a code field is adopted as empty.
+      const cs2 = randomUUID();
+      await h.raw.redis.hset(h.raw.key(cs2), "name", "y");
+      assert.equal((await h.store.open(cs2, 60)).code, "");
+    });
+
+    test("commit advances the version and stores the full text", async () => {
+      const cs = randomUUID();
+      const { epoch } = await h.store.open(cs, 60);
+      const r = await h.store.commit(cs, {
+        epoch,
+        baseVersion: 0,
+        code: "hi!",
+        updates: [upd("a", 0, 0, "hi"), upd("a", 2, 2, "!")],
+        ttlSeconds: 60,
+      });
+      assert.deepEqual(r, { status: "ok", version: 2 });
+      assert.deepEqual(await h.store.open(cs, 60), { epoch, version: 2, code: "hi!" });
+      if (h.raw) {
+        assert.equal(await h.raw.redis.hget(h.raw.key(cs), "code"), "hi!");
+        assert.equal(await h.raw.redis.hget(h.raw.key(cs), "version"), "2");
+      }
+    });
+
+    test("a conflict returns exactly the missing updates", async () => {
+      const { cs, epoch, updates } = await seeded(h.store, 4);
+      const r = await h.store.commit(cs, {
+        epoch,
+        baseVersion: 1,
+        code: "zzz",
+        updates: [upd("late", 0, 0, "z")],
+        ttlSeconds: 60,
+      });
+      assert.deepEqual(r, { status: "conflict", version: 4, updates: updates.slice(1) });
+      assert.deepEqual(await h.store.open(cs, 60), { epoch, version: 4, code: "abcd" });
+    });
+
+    test("a conflict beyond the history (or ahead of the store) returns a snapshot", async () => {
+      const { cs, epoch } = await seeded(h.store, HISTORY + 2);
+      const snapshot = { epoch, version: HISTORY + 2, code: "abcdefg" };
+      const req = { epoch, code: "x", updates: [upd("late", 0, 0, "x")], ttlSeconds: 60 };
+      const expected: CommitResult = { status: "conflict", version: HISTORY + 2, snapshot };
+      assert.deepEqual(await h.store.commit(cs, { ...req, baseVersion: 1 }), expected);
+      assert.deepEqual(await h.store.commit(cs, { ...req, baseVersion: HISTORY + 5 }), expected);
+      // The oldest version history still reaches: 2 (updates 3..7 are kept).
+      const ok = await h.store.commit(cs, { ...req, baseVersion: 2 });
+      assert.equal(ok.status, "conflict");
+      assert.equal("updates" in ok && ok.updates.length, HISTORY);
+    });
+
+    test("history returns updates, a snapshot, or an epoch mismatch", async () => {
+      const { cs, epoch, updates } = await seeded(h.store, HISTORY + 1);
+      assert.deepEqual(await h.store.history(cs, epoch, 3), {
+        status: "updates",
+        version: HISTORY + 1,
+        updates: updates.slice(3),
+      });
+      assert.deepEqual(await h.store.history(cs, epoch, HISTORY + 1), {
+        status: "updates",
+        version: HISTORY + 1,
+        updates: [],
+      });
+      assert.deepEqual(await h.store.history(cs, epoch, 0), {
+        status: "snapshot",
+        snapshot: { epoch, version: HISTORY + 1, code: "abcdef" },
+      });
+      assert.deepEqual(await h.store.history(cs, "other", 3), { status: "epoch", epoch });
+      assert.deepEqual(await h.store.history(randomUUID(), epoch, 0), { status: "epoch", epoch: null });
+    });
+
+    test("a wrong epoch or a deleted codespace gives status epoch", async () => {
+      const { cs, epoch } = await seeded(h.store, 1);
+      const req = { baseVersion: 1, code: "ab", updates: [upd("x", 1, 1, "b")], ttlSeconds: 60 };
+      assert.deepEqual(await h.store.commit(cs, { ...req, epoch: "stale" }), { status: "epoch", epoch });
+      const gone = expiredOnce(h.store, cs);
+      await h.remove(cs);
+      await withTimeout(gone, 3000, "deletion notification");
+      assert.deepEqual(await h.store.commit(cs, { ...req, epoch }), { status: "epoch", epoch: null });
+      // Reopening creates a new incarnation.
+      const again = await h.store.open(cs, 60);
+      assert.notEqual(again.epoch, epoch);
+      assert.equal(again.version, 0);
+    });
+
+    test("history is bounded", async () => {
+      const { cs, epoch } = await seeded(h.store, 2 * HISTORY + 3);
+      // One batch longer than the history window keeps only the window.
+      const batch = Array.from({ length: HISTORY + 2 }, (_, i) => upd("b", i, i, "-"));
+      const r = await h.store.commit(cs, {
+        epoch,
+        baseVersion: 2 * HISTORY + 3,
+        code: "-".repeat(HISTORY + 2) + "abcdefghijklm",
+        updates: batch,
+        ttlSeconds: 60,
+      });
+      const version = 3 * HISTORY + 5;
+      assert.deepEqual(r, { status: "ok", version });
+      const hist = await h.store.history(cs, epoch, version - HISTORY);
+      assert.deepEqual(hist, { status: "updates", version, updates: batch.slice(2) });
+      assert.equal((await h.store.history(cs, epoch, version - HISTORY - 1)).status, "snapshot");
+      if (h.raw) {
+        const key = h.raw.key(cs);
+        assert.equal(await h.raw.redis.hlen(key), 3 + HISTORY);
+        const fields = (await h.raw.redis.hkeys(key)).filter((f) => f.startsWith("h:")).sort();
+        const want = Array.from({ length: HISTORY }, (_, i) => `h:${version - HISTORY + 1 + i}`).sort();
+        assert.deepEqual(fields, want);
+      }
+    });
+
+    test("expiry with a 1-second TTL calls the listener; commit refreshes the TTL", async () => {
+      const kept = randomUUID();
+      const k = await h.store.open(kept, 1);
+      if (h.raw) assert.ok((await h.raw.redis.pttl(h.raw.key(kept))) > 0);
+      const refreshed = await h.store.commit(kept, {
+        epoch: k.epoch,
+        baseVersion: 0,
+        code: "x",
+        updates: [upd("a", 0, 0, "x")],
+        ttlSeconds: 3600,
+      });
+      assert.equal(refreshed.status, "ok");
+      if (h.raw) assert.ok((await h.raw.redis.pttl(h.raw.key(kept))) > 1000 * 3000);
+
+      const cs = randomUUID();
+      const expired = expiredOnce(h.store, cs);
+      const { epoch } = await h.store.open(cs, 1);
+      await withTimeout(expired, 5000, "expiry notification");
+      assert.deepEqual(await h.store.history(cs, epoch, 0), { status: "epoch", epoch: null });
+      // The committed codespace outlived its original 1 s TTL.
+      assert.deepEqual(await h.store.open(kept, 60), { epoch: k.epoch, version: 1, code: "x" });
+    });
+
+    test("unicode text round-trips exactly", async () => {
+      const cs = randomUUID();
+      const { epoch } = await h.store.open(cs, 60);
+      const text = "const s = \"😀 漢字 ü\";\r\n// 𝄞 end\r\n";
+      const u = upd("ü😀", 0, 0, text);
+      assert.deepEqual(
+        await h.store.commit(cs, { epoch, baseVersion: 0, code: text, updates: [u], ttlSeconds: 60 }),
+        { status: "ok", version: 1 },
+      );
+      assert.equal((await h.store.open(cs, 60)).code, text);
+      assert.deepEqual(await h.store.history(cs, epoch, 0), { status: "updates", version: 1, updates: [u] });
+      if (h.raw) assert.equal(await h.raw.redis.hget(h.raw.key(cs), "code"), text);
+    });
+  });
+}
+
+sharedSuite(
+  "MemoryStore",
+  async () => {
+    const store = new MemoryStore({ historyLength: HISTORY });
+    return { store, remove: async (cs) => store.delete(cs) };
+  },
+  async (h) => h.store.close(),
+);
+
+let redis: RedisServerHandle;
+const stores: RedisStore[] = [];
+async function redisStore(): Promise<RedisStore> {
+  const store = await RedisStore.connect({ url: redis.url, keyPrefix: PREFIX, historyLength: HISTORY });
+  stores.push(store);
+  return store;
+}
+
+describe("RedisStore on redis-server", () => {
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await redis.stop();
+  });
+
+  sharedSuite(
+    "shared suite",
+    async () => {
+      const store = await redisStore();
+      const raw = redis.client();
+      return {
+        store,
+        remove: async (cs) => void (await raw.del(PREFIX + cs)),
+        raw: { redis: raw, key: (cs) => PREFIX + cs },
+      };
+    },
+    async () => {},
+  );
+
+  test("start enabled keyspace notifications", async () => {
+    const [, flags] = (await redis.client().config("GET", "notify-keyspace-events")) as string[];
+    for (const f of ["K", "g", "x"]) assert.ok(flags.includes(f), `flags ${flags} lack ${f}`);
+  });
+
+  test("two instances committing at the same base: exactly one wins", async () => {
+    const [a, b] = [await redisStore(), await redisStore()];
+    for (let round = 0; round < 20; round++) {
+      const cs = randomUUID();
+      const { epoch } = await a.open(cs, 60);
+      const ua = upd("A", 0, 0, "a");
+      const ub = upd("B", 0, 0, "b");
+      const [ra, rb] = await Promise.all([
+        a.commit(cs, { epoch, baseVersion: 0, code: "a", updates: [ua], ttlSeconds: 60 }),
+        b.commit(cs, { epoch, baseVersion: 0, code: "b", updates: [ub], ttlSeconds: 60 }),
+      ]);
+      const results = [ra, rb].map((r) => r.status).sort();
+      assert.deepEqual(results, ["conflict", "ok"]);
+      const winner = ra.status === "ok" ? ua : ub;
+      const loser = ra.status === "ok" ? rb : ra;
+      assert.deepEqual(loser, { status: "conflict", version: 1, updates: [winner] });
+    }
+  });
+
+  test("recovers after a redis restart, and expiry notifications still arrive", async () => {
+    const store = await redisStore();
+    await redis.restart(); // data is lost: no persistence
+    let committed = false;
+    for (let attempt = 0; attempt < 100 && !committed; attempt++) {
+      try {
+        const cs = randomUUID();
+        const { epoch } = await store.open(cs, 60);
+        const r = await store.commit(cs, { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 60 });
+        committed = r.status === "ok";
+      } catch (err) {
+        assert.ok(err instanceof StoreUnavailableError, `unexpected ${String(err)}`);
+        await delay(100);
+      }
+    }
+    assert.ok(committed, "no commit succeeded after the restart");
+    for (let attempt = 0; attempt < 100 && !store.isReady(); attempt++) await delay(50);
+    assert.equal(store.isReady(), true);
+
+    const cs = randomUUID();
+    const expired = expiredOnce(store, cs);
+    await store.open(cs, 1);
+    await withTimeout(expired, 5000, "expiry notification after restart");
+  });
+
+  test("while redis hangs, commit rejects with StoreUnavailableError (command timeout), then recovers", async () => {
+    const store = await redisStore();
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    await redis.client().call("CLIENT", "PAUSE", "1500", "ALL");
+    const req = { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 60 };
+    await withTimeout(assert.rejects(store.commit(cs, req), StoreUnavailableError), 2000, "commit while paused");
+    let result: CommitResult | undefined;
+    for (let attempt = 0; attempt < 50 && !result; attempt++) {
+      result = await store.commit(cs, req).catch(() => undefined);
+    }
+    // The timed-out commit may still have been applied once Redis resumed: then the retry conflicts.
+    assert.ok(result && (result.status === "ok" || result.status === "conflict"), JSON.stringify(result));
+  });
+
+  test("while redis is down, commit rejects with StoreUnavailableError quickly", async () => {
+    const store = await redisStore();
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    await redis.stop();
+    const req = { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 60 };
+    for (let i = 0; i < 3; i++) {
+      await withTimeout(
+        assert.rejects(store.commit(cs, req), StoreUnavailableError),
+        2000,
+        "commit while redis is down",
+      );
+    }
+    assert.equal(store.isReady(), false);
+  });
+});
+
+describe("RedisStore when CONFIG is refused", () => {
+  test("logs one warning and still serves requests", async () => {
+    const server = await startRedis({ args: ["--rename-command", "CONFIG", ""] });
+    const warnings: string[] = [];
+    const store = await RedisStore.connect({
+      url: server.url,
+      keyPrefix: "",
+      historyLength: HISTORY,
+      logger: { warn: (_obj, msg) => void warnings.push(msg) },
+    });
+    try {
+      assert.equal(warnings.length, 1);
+      assert.equal((await store.open("x", 60)).version, 0);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+});
