@@ -1,0 +1,60 @@
+/**
+ * Public option and event types of `CodespaceClient`.
+ */
+import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import type { Mode, SelectionBroadcast } from "../server/protocol/events.js";
+import type { CodespaceClientError } from "./errors.js";
+
+export interface ConnectOptions {
+  /** Socket.IO transports, in order of preference. Default `["polling", "websocket"]` (upgrade). */
+  transports?: ("polling" | "websocket")[];
+  /**
+   * How long (ms) a version gap in received updates, or an acked batch whose broadcasts have not
+   * all arrived, may persist before the client `pull`s. Default 200.
+   */
+  gapTimeoutMs?: number;
+  /** collab client id sent with every update (default: a random one). */
+  clientID?: string;
+  /** Extra Socket.IO options (merged last, except `auth`). */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+}
+
+/**
+ * Connection state: `connecting` (before the first `connected`), `connected` (joined, in sync or
+ * syncing), `disconnected` (Socket.IO is reconnecting), `closed` (stopped for good: `close()`,
+ * expiry or a refused handshake).
+ */
+export type ConnectionStatus = "connecting" | "connected" | "disconnected" | "closed";
+
+/**
+ * Why the document was replaced by the server's state: `epoch` (the codespace was recreated),
+ * `version_too_old` (history no longer reaches the client's version), `rejected` (the server refused
+ * the client's pending changes for good), `desync` (an update did not fit; reloaded).
+ */
+export type ResetReason = "epoch" | "version_too_old" | "rejected" | "desync";
+
+export interface ResetEvent {
+  reason: ResetReason;
+  /** The version and epoch of the snapshot now held. */
+  version: number;
+  epoch: string;
+  /** Number of unconfirmed local updates that were dropped. */
+  dropped: number;
+}
+
+export interface CodespaceClientEvents {
+  /** After any change of the document; `remote` is false for `applyLocal`. */
+  change: { remote: boolean };
+  /** The document was replaced by the server's state; unconfirmed local changes were dropped. */
+  reset: ResetEvent;
+  /** The codespace expired or was deleted; the client has stopped. */
+  expired: { codespace: string };
+  /** Another socket's selection (positions in UTF-16 code units of the sender's document). */
+  selection: SelectionBroadcast;
+  /** A failure the client cannot fix by itself (a refused batch, a failed reconnect, ...). */
+  error: CodespaceClientError;
+  /** The connection state changed. */
+  status: { status: ConnectionStatus };
+}
+
+export type { Mode };

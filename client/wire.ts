@@ -1,0 +1,79 @@
+/**
+ * Conversions between CodeMirror `ChangeSet`s and the wire format of docs/protocol.md.
+ *
+ * Wire changes are `{ from, to, insert }` in UTF-16 code units against the document *before* the
+ * update, sorted by `from`, non-overlapping. The line separator is always "\n": "\r" is an ordinary
+ * character, so "\r\n" round-trips byte for byte.
+ */
+import { ChangeSet, type Text } from "@codemirror/state";
+import type { WireChange } from "../server/protocol/events.js";
+
+/** Line separator used for every ChangeSet and EditorState of the client. */
+export const LINE_SEPARATOR = "\n";
+
+/** A ChangeSet as wire changes (one per changed range; unchanged stretches are omitted). */
+export function changesToWire(changes: ChangeSet): WireChange[] {
+  const out: WireChange[] = [];
+  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    out.push({ from: fromA, to: toA, insert: inserted.toString() });
+  });
+  return out;
+}
+
+/**
+ * Wire changes as a ChangeSet over a document of `docLength` UTF-16 code units.
+ * @throws RangeError when a change falls outside the document.
+ */
+export function changesFromWire(changes: readonly WireChange[], docLength: number): ChangeSet {
+  return ChangeSet.of(
+    changes.map((c) => ({ from: c.from, to: c.to, insert: c.insert })),
+    docLength,
+    LINE_SEPARATOR,
+  );
+}
+
+/**
+ * Turns a run of consecutive wire updates into ChangeSets, each built against the document after
+ * the previous ones, starting from `doc`. Returns the ChangeSets and the resulting document.
+ * @throws RangeError when an update does not fit the document it applies to.
+ */
+export function updatesFromWire<U extends { clientID: string; changes: readonly WireChange[] }>(
+  updates: readonly U[],
+  doc: Text,
+): { updates: { clientID: string; changes: ChangeSet }[]; doc: Text } {
+  const out: { clientID: string; changes: ChangeSet }[] = [];
+  for (const u of updates) {
+    const changes = changesFromWire(u.changes, doc.length);
+    doc = changes.apply(doc);
+    out.push({ clientID: u.clientID, changes });
+  }
+  return { updates: out, doc };
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when `pos` lies between the two halves of a surrogate pair of `doc`. */
+export function splitsSurrogatePair(doc: Text, pos: number): boolean {
+  if (pos <= 0 || pos >= doc.length) return false;
+  const pair = doc.sliceString(pos - 1, pos + 1);
+  const hi = pair.charCodeAt(0);
+  const lo = pair.charCodeAt(1);
+  return hi >= 0xd800 && hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff;
+}
+
+/**
+ * Why the server would refuse `changes` applied to `doc` (a position splitting a surrogate pair, an
+ * insert with a lone surrogate), or `null` when they are acceptable.
+ */
+export function wireProblem(doc: Text, changes: ChangeSet): string | null {
+  let problem: string | null = null;
+  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    if (problem) return;
+    if (splitsSurrogatePair(doc, fromA) || splitsSurrogatePair(doc, toA)) {
+      problem = `a change at ${fromA}..${toA} splits a surrogate pair`;
+    } else if (LONE_SURROGATE.test(inserted.toString())) {
+      problem = `the insert at ${fromA} contains a lone surrogate`;
+    }
+  });
+  return problem;
+}
