@@ -1,0 +1,23 @@
+/**
+ * Public API of the codespace client (Node and browsers). See docs/protocol.md for the wire contract.
+ */
+export { CodespaceClient, type CodespaceSocket } from "./codespace-client.js";
+export { CodespaceClientError, type ClientErrorCode } from "./errors.js";
+export type {
+  CodespaceClientEvents,
+  ConnectionStatus,
+  ConnectOptions,
+  ResetEvent,
+  ResetReason,
+} from "./types.js";
+export { changesFromWire, changesToWire, updatesFromWire, LINE_SEPARATOR } from "./wire.js";
+export { UpdateBuffer, type Versioned } from "./update-buffer.js";
+export type { Listener } from "./emitter.js";
+export type {
+  Mode,
+  Selection,
+  SelectionBroadcast,
+  WireChange,
+  WireUpdate,
+  VersionedUpdate,
+} from "../server/protocol/events.js";
