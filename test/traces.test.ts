@@ -1,0 +1,77 @@
+/**
+ * Real keystroke traces (../shared/traces) replayed through the server: one writer on one server
+ * process, two readers (polling and websocket) on ANOTHER process, both on one real Redis. Every
+ * reader's text and the Redis `code` field must end equal to the trace's endContent.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { CodespaceClient } from "../client/index.js";
+import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+
+export const TRACES_DIR = join(REPO_ROOT, "..", "shared", "traces");
+
+/** A sequential trace: apply each transaction's patches `[pos, delCount, insText]` in order. */
+export interface SequentialTrace {
+  startContent: string;
+  endContent: string;
+  txns: { patches: [number, number, string][] }[];
+}
+
+export function loadTrace<T = SequentialTrace>(file: string): T {
+  return JSON.parse(gunzipSync(readFileSync(join(TRACES_DIR, file))).toString("utf8")) as T;
+}
+
+const SEQUENTIAL = ["sveltecomponent.json.gz", "rustcode.json.gz", "friendsforever_flat.json.gz"];
+/** Patches applied between two turns of the event loop (a burst of typing). */
+const BURST = 64;
+
+describe("real trace replay across two processes on one Redis", () => {
+  let redis: RedisServerHandle;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  before(async () => {
+    redis = await startRedis();
+    const env = { REDIS_URL: redis.url };
+    [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.stop();
+  });
+
+  for (const file of SEQUENTIAL) {
+    test(file, async () => {
+      const trace = loadTrace(file);
+      assert.equal(trace.startContent, "");
+      const token = `tmp-trace-${file.split(".")[0]}`;
+      const writer = await CodespaceClient.connect(a.url, token, { transports: ["websocket"] });
+      const readers = await Promise.all([
+        CodespaceClient.connect(b.url, token, { transports: ["polling"] }),
+        CodespaceClient.connect(b.url, token, { transports: ["websocket"] }),
+      ]);
+      try {
+        let n = 0;
+        for (const txn of trace.txns) {
+          for (const [pos, del, ins] of txn.patches) {
+            writer.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
+            if (++n % BURST === 0) await new Promise((r) => setImmediate(r));
+          }
+        }
+        assert.equal(writer.text, trace.endContent, "the writer's own replay");
+        await writer.whenSynced();
+        await Promise.all(readers.map((r) => r.waitForVersion(writer.version)));
+        for (const r of readers) assert.equal(r.text, trace.endContent);
+        assert.equal(await redis.client().hget(token, "code"), trace.endContent);
+        assert.equal(Number(await redis.client().hget(token, "version")), writer.version);
+      } finally {
+        writer.close();
+        for (const r of readers) r.close();
+      }
+    });
+  }
+});
