@@ -2,6 +2,7 @@
  * Configuration: environment variables -> typed, validated (joi), frozen config.
  * Every default, with its unit, is defined here and nowhere else (docs/operations.md lists them).
  */
+import { availableParallelism } from "node:os";
 import Joi from "joi";
 
 export interface Config {
@@ -39,6 +40,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** pino log level. Default `info`. */
   readonly logLevel: string;
+  /** Worker processes forked by the cluster entry (`npm run cluster`), count. Default: the number of CPUs (`os.availableParallelism()`). */
+  readonly workers: number;
 }
 
 const schema = Joi.object({
@@ -59,6 +62,7 @@ const schema = Joi.object({
   MAX_MESSAGE_BYTES: Joi.number().integer().min(1024).default(4 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(0).default(10_000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
+  WORKERS: Joi.number().integer().min(1).max(1024).default(() => availableParallelism()),
 })
   .unknown(true)
   .prefs({ convert: true, abortEarly: true });
@@ -105,5 +109,6 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     maxMessageBytes: value.MAX_MESSAGE_BYTES,
     shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,
     logLevel: value.LOG_LEVEL,
+    workers: value.WORKERS,
   });
 }

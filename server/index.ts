@@ -36,6 +36,12 @@ export interface CodespaceServer {
 
 export interface CreateServerOptions {
   logger?: Logger;
+  /**
+   * Bind config.port/config.host (default true). False for cluster workers: the primary owns the
+   * port and @socket.io/sticky's `setupWorker(io)` hands each connection over; `port` is then
+   * config.port.
+   */
+  listen?: boolean;
 }
 
 function corsOption(origins: readonly string[]) {
@@ -72,7 +78,13 @@ export async function createServer(config: Config, options: CreateServerOptions 
     maxHttpBufferSize: config.maxMessageBytes,
     cors: corsOption(config.corsOrigins),
     adapter: adapterClients ? createAdapter(adapterClients.pub, adapterClients.sub) : undefined,
+    // New sessions are refused (403) once shutdown began, so clients reconnect to another process.
+    allowRequest: (_req, cb) => cb(shuttingDown ? "shutting down" : null, !shuttingDown),
   });
+  // "Session ID unknown", failed upgrades, ...: the typical symptoms of broken stickiness.
+  io.engine.on("connection_error", (err: { code?: number; message?: string; req?: { url?: string } }) =>
+    logger.warn({ code: err.code, message: err.message, url: err.req?.url }, "engine connection error"),
+  );
   const nsp = io.of(NAMESPACE) as CodespaceNamespace;
   const registry = new CodespaceRegistry(store, config, broadcaster(nsp));
   nsp.use(authMiddleware(new TokenChecker(config, logger)));
@@ -83,11 +95,13 @@ export async function createServer(config: Config, options: CreateServerOptions 
     logger.info({ codespace }, "codespace expired");
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
-  const port = (httpServer.address() as AddressInfo).port;
+  if (options.listen !== false) {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+  }
+  const port = options.listen !== false ? (httpServer.address() as AddressInfo).port : config.port;
 
   let closing: Promise<void> | undefined;
   const close = () =>

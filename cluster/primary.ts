@@ -1,0 +1,138 @@
+/**
+ * The cluster primary: forks WORKERS workers (default: the number of CPUs), accepts every
+ * connection on PORT itself and hands it to a worker with @socket.io/sticky (by the engine.io
+ * session id `sid`, so all the HTTP long-polling requests of a session and its WebSocket upgrade
+ * reach the process that owns the session; new sessions go to the worker with the fewest).
+ *
+ * - It listens (and logs `listening` with the port) once every initial worker is ready.
+ * - A worker that exits while the primary is not shutting down is replaced (after a backoff when
+ *   workers keep dying young, so a crash loop does not spin).
+ * - SIGTERM/SIGINT: forwarded to every worker (each shuts down gracefully, see worker.ts); the
+ *   primary keeps routing the sessions of draining workers (so their last acks and close packets get
+ *   through) and exits once all workers have exited: 0 if all exited 0, else 1; after
+ *   SHUTDOWN_TIMEOUT_MS plus a grace period it SIGKILLs the stragglers and exits 1.
+ * - Requires REDIS_URL (workers share the store and the broadcasts through Redis).
+ */
+import cluster, { type Worker } from "node:cluster";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import sticky from "@socket.io/sticky";
+import type { Config } from "../server/config.js";
+import { createLogger } from "../server/logger.js";
+import { isWorkerMessage } from "./protocol.js";
+
+/** A worker that dies sooner than this after its start counts as crashing (backoff before the next). */
+const YOUNG_DEATH_MS = 5000;
+/** Extra time beyond SHUTDOWN_TIMEOUT_MS the primary gives its workers before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/** The line printed (and the exit) when REDIS_URL is missing. */
+export const REDIS_REQUIRED_MESSAGE =
+  "codespace-cluster: REDIS_URL is required in cluster mode (workers cannot share the in-memory store); " +
+  "set REDIS_URL=redis://host:port, or run a single process with `npm start`";
+
+export async function runPrimary(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  if (!config.redisUrl) {
+    process.stderr.write(REDIS_REQUIRED_MESSAGE + "\n");
+    process.exit(1);
+  }
+
+  let shuttingDown = false;
+  let failures = 0; // consecutive young deaths
+  const started = new Map<number, number>(); // worker id -> start time
+  const exitCodes: (number | null)[] = [];
+
+  const fork = (): Worker => {
+    const w = cluster.fork();
+    started.set(w.id, Date.now());
+    return w;
+  };
+
+  // Sessions of a draining worker still route to it (by sid); new sessions must not. The sticky
+  // least-connection balancer picks the worker with the smallest `clientsCount`: make it infinite.
+  cluster.on("message", (worker, message: unknown) => {
+    if (!isWorkerMessage(message)) return;
+    if (message.type === "codespace:ready") {
+      failures = 0;
+      logger.info({ workerPid: worker.process.pid, workerId: worker.id }, "worker ready");
+    } else {
+      (worker as Worker & { clientsCount?: number }).clientsCount = Number.POSITIVE_INFINITY;
+      logger.info({ workerPid: worker.process.pid }, "worker draining");
+    }
+  });
+
+  cluster.on("exit", (worker, code, signal) => {
+    const age = Date.now() - (started.get(worker.id) ?? 0);
+    started.delete(worker.id);
+    if (shuttingDown) {
+      exitCodes.push(code);
+      logger.info({ workerPid: worker.process.pid, code, signal }, "worker exited");
+      if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+      return;
+    }
+    failures = age < YOUNG_DEATH_MS ? failures + 1 : 0;
+    const delay = failures <= 1 ? 0 : Math.min(100 * 2 ** (failures - 2), 10_000);
+    logger.warn({ workerPid: worker.process.pid, code, signal, restartInMs: delay }, "worker exited; replacing it");
+    setTimeout(() => {
+      if (!shuttingDown) fork();
+    }, delay);
+  });
+
+  // Fork and wait until every initial worker is ready (a replacement for one that died counts).
+  const initial: Promise<void>[] = [];
+  for (let i = 0; i < config.workers; i++) fork();
+  let readyCount = 0;
+  initial.push(
+    new Promise<void>((resolve) => {
+      const onMessage = (_w: Worker, m: unknown): void => {
+        if (isWorkerMessage(m) && m.type === "codespace:ready" && ++readyCount >= config.workers) {
+          cluster.off("message", onMessage);
+          resolve();
+        }
+      };
+      cluster.on("message", onMessage);
+    }),
+  );
+
+  const httpServer = createHttpServer();
+  sticky.setupMaster(httpServer, { loadBalancingMethod: "least-connection" });
+
+  let killTimer: NodeJS.Timeout | undefined;
+  const finish = (): void => {
+    if (killTimer) clearTimeout(killTimer);
+    httpServer.close();
+    const ok = exitCodes.every((c) => c === 0);
+    logger.info({ workers: exitCodes.length, ok }, "stopped");
+    process.exit(ok ? 0 : 1);
+  };
+
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, "shutting down");
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    if (workers.length === 0) return finish();
+    // Signal the processes directly: worker.kill() would first disconnect the IPC channel, which the
+    // sticky balancer needs to hand over the draining workers' remaining requests.
+    for (const w of workers) w.process.kill(signal);
+    killTimer = setTimeout(() => {
+      const left = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+      logger.error({ timeoutMs: config.shutdownTimeoutMs, left: left.map((w) => w.process.pid) }, "shutdown timed out; killing workers");
+      for (const w of left) w.process.kill("SIGKILL");
+      exitCodes.push(1);
+    }, config.shutdownTimeoutMs + KILL_GRACE_MS);
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+
+  await Promise.all(initial);
+  if (shuttingDown) return;
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const host = config.host === "0.0.0.0" ? "localhost" : config.host;
+  logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: "redis" }, "listening");
+}

@@ -1,0 +1,53 @@
+/**
+ * A cluster worker: the same server as a single instance (store + Redis adapter), except that it
+ * does not bind the port; the primary accepts each connection and @socket.io/sticky hands it over
+ * (`setupWorker`), polling requests of one session always to the same worker.
+ *
+ * SIGTERM/SIGINT (forwarded by the primary, or sent to this process alone): tell the primary to
+ * route no new sessions here, then the server's graceful close(): refuse new work, finish queued
+ * `insert_value` commits, disconnect the sockets (their clients reconnect to another worker); exit 0,
+ * or 1 if that took longer than SHUTDOWN_TIMEOUT_MS.
+ */
+import sticky from "@socket.io/sticky";
+import type { Config } from "../server/config.js";
+import { createServer } from "../server/index.js";
+import type { WorkerMessage } from "./protocol.js";
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message, undefined, {}, () => {});
+}
+
+export async function runWorker(config: Config): Promise<void> {
+  const server = await createServer(config, { listen: false }).catch((err: Error) => {
+    process.stderr.write(`codespace-cluster worker ${process.pid}: could not start: ${err.message}\n`);
+    process.exit(1);
+  });
+  sticky.setupWorker(server.io);
+  server.logger.info({ workerPid: process.pid }, "worker started");
+  send({ type: "codespace:ready" });
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return; // SIGINT from a terminal reaches every process of the group, then the primary forwards it
+    stopping = true;
+    server.logger.info({ signal, workerPid: process.pid }, "worker shutting down");
+    send({ type: "codespace:draining" });
+    const timer = setTimeout(() => {
+      server.logger.error({ timeoutMs: config.shutdownTimeoutMs }, "worker shutdown timed out");
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    server.close().then(
+      () => {
+        server.logger.info({ workerPid: process.pid }, "worker stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        server.logger.error({ err }, "worker shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
