@@ -4,7 +4,7 @@
  */
 import { ChangeSet, EditorState, type Text } from "@codemirror/state";
 import { collab, getClientID, getSyncedVersion, sendableUpdates } from "@codemirror/collab";
-import { LINE_SEPARATOR } from "./wire.js";
+import { canonicalChanges, isCanonical, LINE_SEPARATOR } from "./wire.js";
 
 /** A fresh state holding `doc` at synced `version`, with no unconfirmed updates. */
 export function createCollabState(doc: string | Text, version: number, clientID?: string): EditorState {
@@ -18,12 +18,16 @@ export function createCollabState(doc: string | Text, version: number, clientID?
 }
 
 /**
- * Rebuilds `state` so that its unconfirmed updates are sendable: the first `keep` updates (which the
- * server may already hold, so they must keep their granularity for deduplication) stay as they are
- * unless they became empty, and all later ones are composed into a single update (dropped if empty).
+ * Rebuilds `state` so that its unconfirmed updates are exactly what will be sent:
+ * - the first `keep` updates (sent before: the server may hold them, so they keep their
+ *   granularity for deduplication) stay one by one, minus those that became empty;
+ * - all later ones are composed into a single update (dropped if empty);
+ * - every update takes the structure the server rebuilds from its wire form (`canonicalChanges`),
+ *   so that later mappings over concurrent changes give the same result here and on the server.
  *
  * `confirmed` must be the document at the synced version. Returns the new state and how many of the
- * first `keep` updates it still holds; returns `state` unchanged if nothing needs rebuilding.
+ * first `keep` updates it still holds; returns `state` itself when it is already in that shape.
+ * @throws Error when `confirmed` plus the updates does not give `state.doc` (a client bug).
  */
 export function compactUnconfirmed(
   state: EditorState,
@@ -32,20 +36,21 @@ export function compactUnconfirmed(
 ): { state: EditorState; kept: number } {
   const updates = sendableUpdates(state);
   keep = Math.min(keep, updates.length);
+  const prefix = updates.slice(0, keep);
   const tail = updates.slice(keep);
-  const prefixHasEmpty = updates.slice(0, keep).some((u) => u.changes.empty);
-  if (!prefixHasEmpty && tail.length <= 1 && !(tail.length === 1 && tail[0]!.changes.empty)) {
+  const ready = (u: { changes: ChangeSet }) => !u.changes.empty && isCanonical(u.changes);
+  if (prefix.every(ready) && (tail.length === 0 || (tail.length === 1 && ready(tail[0]!)))) {
     return { state, kept: keep };
   }
   let next = createCollabState(confirmed, getSyncedVersion(state), getClientID(state));
   let kept = 0;
-  for (const u of updates.slice(0, keep)) {
+  for (const u of prefix) {
     if (u.changes.empty) continue;
-    next = next.update({ changes: u.changes }).state;
+    next = next.update({ changes: canonicalChanges(u.changes) }).state;
     kept++;
   }
   const composed = tail.reduce((acc, u) => acc.compose(u.changes), ChangeSet.empty(next.doc.length));
-  if (!composed.empty) next = next.update({ changes: composed }).state;
+  if (!composed.empty) next = next.update({ changes: canonicalChanges(composed) }).state;
   if (!next.doc.eq(state.doc)) throw new Error("compactUnconfirmed: rebuilt document differs (confirmed doc out of sync)");
   next = next.update({ selection: state.selection }).state;
   return { state: next, kept };

@@ -77,3 +77,18 @@ export function wireProblem(doc: Text, changes: ChangeSet): string | null {
   });
   return problem;
 }
+
+/**
+ * The ChangeSet the server rebuilds from `changes`' wire form. Equivalent ChangeSets can differ in
+ * structure (an insert next to a deletion, or one replacement), and mapping them over concurrent
+ * changes can place insertions differently; a client must therefore keep exactly this form of every
+ * update it sends, or its copy drifts from the server's.
+ */
+export function canonicalChanges(changes: ChangeSet): ChangeSet {
+  return changesFromWire(changesToWire(changes), changes.length);
+}
+
+/** True when `changes` already has the structure the server rebuilds from its wire form. */
+export function isCanonical(changes: ChangeSet): boolean {
+  return JSON.stringify(canonicalChanges(changes).toJSON()) === JSON.stringify(changes.toJSON());
+}

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ChangeSet, Text } from "@codemirror/state";
 import { sendableUpdates } from "@codemirror/collab";
-import { changesFromWire, changesToWire, updatesFromWire, wireProblem } from "../client/wire.js";
+import { canonicalChanges, changesFromWire, changesToWire, isCanonical, updatesFromWire, wireProblem } from "../client/wire.js";
 import { UpdateBuffer } from "../client/update-buffer.js";
 import { compactUnconfirmed, createCollabState } from "../client/collab-state.js";
 import type { WireChange } from "../server/protocol/events.js";
@@ -203,4 +203,39 @@ test("compactUnconfirmed composes never-sent updates into one and keeps sent one
   const c2 = compactUnconfirmed(s2, Text.of(["xy"]), 0);
   assert.equal(sendableUpdates(c2.state).length, 0);
   assert.equal(c2.state.doc.toString(), "xy");
+});
+
+test("sent updates take the server's canonical structure (mapping depends on it)", () => {
+  // "insert X at 1, then delete 1..2" composes to an insert section followed by a deletion, while the
+  // server rebuilds the same wire change {1..2 -> "X"} as one replacement; over a concurrent
+  // replacement of the same range the two place "X" differently.
+  const insertThenDelete = ChangeSet.of([{ from: 1, insert: "X" }], 2, "\n").compose(
+    ChangeSet.of([{ from: 2, to: 3 }], 3, "\n"),
+  );
+  assert.deepEqual(changesToWire(insertThenDelete), [{ from: 1, to: 2, insert: "X" }]);
+  assert.equal(isCanonical(insertThenDelete), false);
+  const canonical = canonicalChanges(insertThenDelete);
+  assert.equal(isCanonical(canonical), true);
+  const concurrent = changesFromWire(
+    [
+      { from: 0, to: 0, insert: " " },
+      { from: 1, to: 2, insert: "a\r" },
+    ],
+    2,
+  );
+  const base = doc("\n\n");
+  const after = concurrent.apply(base);
+  const viaLocal = insertThenDelete.map(concurrent).apply(after).toString();
+  const viaServer = canonical.map(concurrent).apply(after).toString();
+  assert.notEqual(viaLocal, viaServer);
+
+  // compactUnconfirmed rewrites every pending update into the canonical form.
+  let state = createCollabState("\n\n", 0, "me");
+  state = state.update({ changes: insertThenDelete }).state;
+  const { state: next, kept } = compactUnconfirmed(state, base, 1);
+  assert.equal(kept, 1);
+  const [only] = sendableUpdates(next);
+  assert.equal(JSON.stringify(only!.changes.toJSON()), JSON.stringify(canonical.toJSON()));
+  // Already canonical: left untouched.
+  assert.equal(compactUnconfirmed(next, base, 1).state, next);
 });
