@@ -149,6 +149,35 @@ test("a client force-disconnected mid-edit reconnects, resends and converges wit
   assert.equal(fresh.text, text);
 });
 
+test("out-of-order and lost broadcasts are reordered, and gaps are filled by pull", async () => {
+  const token = `tmp-${randomUUID()}`;
+  const a = await open(token, ["websocket"]);
+  const b = await open(token, ["websocket"]);
+  // Stand between b's socket and the client: hold back every 3rd broadcast, drop every 5th.
+  const [deliver] = b.socket.listeners("insert_value");
+  assert.ok(deliver);
+  b.socket.off("insert_value", deliver);
+  let seen = 0;
+  let dropped = 0;
+  let pulls = 0;
+  b.socket.onAnyOutgoing((event) => event === "pull" && pulls++);
+  b.socket.on("insert_value", (u) => {
+    seen++;
+    if (seen % 5 === 0) return void dropped++;
+    if (seen % 3 === 0) return void setTimeout(() => deliver(u), 30);
+    deliver(u);
+  });
+  const rand = prng(11);
+  for (let i = 0; i < 60; i++) {
+    randomEdit(rand(3) ? a : b, rand);
+    if (rand(3) === 0) await sleep(rand(4));
+  }
+  const [ta, tb] = await settle([a, b]);
+  assert.equal(ta, tb);
+  assert.ok(dropped > 0, "some broadcasts were dropped");
+  assert.ok(pulls > 0, "b pulled to fill the gaps");
+});
+
 test("selections reach the other clients", async () => {
   const token = `tmp-${randomUUID()}`;
   const a = await open(token, ["websocket"]);
