@@ -1,0 +1,24 @@
+# The server image: `node dist/cluster/main.js` (one worker per CPU; needs REDIS_URL), or override
+# the command with `node dist/server/main.js` for a single process.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+RUN npm ci
+COPY server ./server
+COPY client ./client
+COPY cluster ./cluster
+RUN npx tsc -p .
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist/server ./dist/server
+COPY --from=build /app/dist/client ./dist/client
+COPY --from=build /app/dist/cluster ./dist/cluster
+USER node
+EXPOSE 8888
+# The primary forwards SIGTERM to its workers and exits after them (graceful shutdown).
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/cluster/main.js"]
