@@ -40,6 +40,20 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** pino log level. Default `info`. */
   readonly logLevel: string;
+  /** `insert_value` + `create_selection` events allowed per socket per `rateLimitWindowMs`, count. Default 100. */
+  readonly rateLimitEvents: number;
+  /** Window of the per-socket rate limit, milliseconds. Default 1000. */
+  readonly rateLimitWindowMs: number;
+  /** `rate_limited` refusals within 60 s after which the socket is disconnected, count (0: never). Default 50. */
+  readonly rateLimitDisconnectAfter: number;
+  /** Sockets allowed per codespace on one server process, count. Default 200. */
+  readonly maxConnectionsPerCodespace: number;
+  /** How long a successful site-API token check is reused, milliseconds (0: no cache). Default 0. */
+  readonly authCacheMs: number;
+  /** Most token checks kept by the auth cache, entries (oldest dropped first). Default 10000. */
+  readonly authCacheMaxEntries: number;
+  /** Port on which the cluster primary serves the workers' aggregated `GET /metrics` (unset: not served). Default unset. */
+  readonly metricsPort: number | undefined;
   /** Worker processes forked by the cluster entry (`npm run cluster`), count. Default: the number of CPUs (`os.availableParallelism()`). */
   readonly workers: number;
 }
@@ -62,6 +76,13 @@ const schema = Joi.object({
   MAX_MESSAGE_BYTES: Joi.number().integer().min(1024).default(4 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(0).default(10_000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
+  RATE_LIMIT_EVENTS: Joi.number().integer().min(1).max(1_000_000).default(100),
+  RATE_LIMIT_WINDOW_MS: Joi.number().integer().min(10).max(3_600_000).default(1000),
+  RATE_LIMIT_DISCONNECT_AFTER: Joi.number().integer().min(0).max(1_000_000).default(50),
+  MAX_CONNECTIONS_PER_CODESPACE: Joi.number().integer().min(1).max(1_000_000).default(200),
+  AUTH_CACHE_MS: Joi.number().integer().min(0).max(3_600_000).default(0),
+  AUTH_CACHE_MAX_ENTRIES: Joi.number().integer().min(1).max(10_000_000).default(10_000),
+  METRICS_PORT: Joi.number().integer().min(0).max(65535),
   WORKERS: Joi.number().integer().min(1).max(1024).default(() => availableParallelism()),
 })
   .unknown(true)
@@ -109,6 +130,13 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     maxMessageBytes: value.MAX_MESSAGE_BYTES,
     shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,
     logLevel: value.LOG_LEVEL,
+    rateLimitEvents: value.RATE_LIMIT_EVENTS,
+    rateLimitWindowMs: value.RATE_LIMIT_WINDOW_MS,
+    rateLimitDisconnectAfter: value.RATE_LIMIT_DISCONNECT_AFTER,
+    maxConnectionsPerCodespace: value.MAX_CONNECTIONS_PER_CODESPACE,
+    authCacheMs: value.AUTH_CACHE_MS,
+    authCacheMaxEntries: value.AUTH_CACHE_MAX_ENTRIES,
+    metricsPort: value.METRICS_PORT,
     workers: value.WORKERS,
   });
 }

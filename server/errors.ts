@@ -28,6 +28,15 @@ export const ErrorCodes = {
   SHUTTING_DOWN: "shutting_down",
   /** An unexpected server fault; nothing was applied. */
   INTERNAL_ERROR: "internal_error",
+  /** This socket sent `insert_value`/`create_selection` faster than RATE_LIMIT_EVENTS per RATE_LIMIT_WINDOW_MS; nothing was applied. */
+  RATE_LIMITED: "rate_limited",
+  /** Handshake: the codespace already has MAX_CONNECTIONS_PER_CODESPACE sockets on this server process. */
+  TOO_MANY_CONNECTIONS: "too_many_connections",
+  /**
+   * A message is larger than MAX_MESSAGE_BYTES. Raised by the reference client before it sends (the
+   * server cannot answer such a message: Socket.IO closes the connection at `maxHttpBufferSize`).
+   */
+  MESSAGE_TOO_LARGE: "message_too_large",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -107,6 +116,22 @@ export class InternalError extends CodespaceError {
   }
 }
 
+export class RateLimitedError extends CodespaceError {
+  constructor(message = "too many requests on this connection; slow down and resend") {
+    super(ErrorCodes.RATE_LIMITED, message);
+  }
+}
+export class TooManyConnectionsError extends CodespaceError {
+  constructor(limit: number) {
+    super(ErrorCodes.TOO_MANY_CONNECTIONS, `this codespace already has ${limit} connections on this server; try again later`);
+  }
+}
+export class MessageTooLargeError extends CodespaceError {
+  constructor(bytes: number, limit: number) {
+    super(ErrorCodes.MESSAGE_TOO_LARGE, `the message is ${bytes} bytes, more than the ${limit} bytes allowed`);
+  }
+}
+
 /** One class per code (ioredis style); `toCodespaceError` maps anything else to `internal_error`. */
 export const ErrorClasses = {
   [ErrorCodes.MISSING_TOKEN]: MissingTokenError,
@@ -120,6 +145,9 @@ export const ErrorClasses = {
   [ErrorCodes.STORE_UNAVAILABLE]: StoreUnavailableError,
   [ErrorCodes.SHUTTING_DOWN]: ShuttingDownError,
   [ErrorCodes.INTERNAL_ERROR]: InternalError,
+  [ErrorCodes.RATE_LIMITED]: RateLimitedError,
+  [ErrorCodes.TOO_MANY_CONNECTIONS]: TooManyConnectionsError,
+  [ErrorCodes.MESSAGE_TOO_LARGE]: MessageTooLargeError,
 } as const;
 
 /** Normalizes any thrown value into a CodespaceError (unknown faults become `internal_error`). */
