@@ -5,25 +5,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { CodespaceClient } from "../client/index.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
-import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
-
-export const TRACES_DIR = join(REPO_ROOT, "..", "shared", "traces");
-
-/** A sequential trace: apply each transaction's patches `[pos, delCount, insText]` in order. */
-export interface SequentialTrace {
-  startContent: string;
-  endContent: string;
-  txns: { patches: [number, number, string][] }[];
-}
-
-export function loadTrace<T = SequentialTrace>(file: string): T {
-  return JSON.parse(gunzipSync(readFileSync(join(TRACES_DIR, file))).toString("utf8")) as T;
-}
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { loadTrace } from "./helpers/traces.js";
 
 const SEQUENTIAL = ["sveltecomponent.json.gz", "rustcode.json.gz", "friendsforever_flat.json.gz"];
 /** Patches applied between two turns of the event loop (a burst of typing). */

@@ -1,0 +1,27 @@
+/** Loads the real editing traces from ../shared/traces (beside the repository; never copied into it). */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { REPO_ROOT } from "./server-process.js";
+
+export const TRACES_DIR = join(REPO_ROOT, "..", "shared", "traces");
+
+/** A sequential trace: apply each transaction's patches `[pos, delCount, insText]` in order. */
+export interface SequentialTrace {
+  startContent: string;
+  endContent: string;
+  txns: { patches: [number, number, string][] }[];
+}
+
+/** A concurrent trace: each transaction's positions are relative to the document after its parents. */
+export interface ConcurrentTrace {
+  kind: "concurrent";
+  endContent: string;
+  numAgents: number;
+  txns: { parents: number[]; agent: number; patches: [number, number, string][] }[];
+}
+
+/** Reads and parses a gzipped trace by file name. */
+export function loadTrace<T = SequentialTrace>(file: string): T {
+  return JSON.parse(gunzipSync(readFileSync(join(TRACES_DIR, file))).toString("utf8")) as T;
+}
