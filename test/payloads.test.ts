@@ -3,7 +3,7 @@
  * stable code and a message, changes nothing (history, text, broadcasts), and leaves the server
  * answering. In-process server, in-memory store, small limits.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { createServer } from "../server/index.js";
@@ -19,7 +19,7 @@ const MAX_DOC = 50;
 type Srv = Awaited<ReturnType<typeof createServer>>;
 let srv: Srv;
 let url: string;
-const codespace = `tmp-payloads-${randomUUID()}`;
+let codespace: string;
 let epoch: string;
 /** The document every case starts from and must leave untouched. */
 const TEXT = "a😀bcdefgh"; // 10 UTF-16 code units, the pair at [1,3)
@@ -39,6 +39,11 @@ before(async () => {
     }),
   );
   url = `http://127.0.0.1:${srv.port}`;
+});
+
+/** Gives each case its own codespace holding TEXT at VERSION (so one failure cannot cascade). */
+beforeEach(async () => {
+  codespace = `tmp-payloads-${randomUUID()}`;
   const { socket, connected } = await connectSocket(url, codespace);
   try {
     epoch = connected.epoch;
