@@ -1,0 +1,69 @@
+/**
+ * Bench-only plumbing for a server child process (our server wrapper and the baselines): it
+ * announces its port over IPC, answers `stats` requests with its own CPU and memory accounting, and
+ * stops cleanly on a `stop` message or SIGTERM (so `--cpu-prof` can write its profile).
+ * Nothing here is loaded by the production server.
+ */
+export interface ChildStats {
+  pid: number;
+  /** process.cpuUsage() of the child itself, microseconds. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  /** Bytes, after a full GC when the child runs with --expose-gc and `gc` was asked. */
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** Open client connections as the server counts them. */
+  connections: number;
+}
+
+export type ParentMessage = { type: "stats"; id: number; gc?: boolean } | { type: "stop" };
+export type ChildMessage = { type: "listening"; port: number } | { type: "stats"; id: number; stats: ChildStats };
+
+function send(msg: ChildMessage): void {
+  process.send?.(msg);
+}
+
+/** Wires IPC for a started server: announce `port`, answer stats, stop with `close` then exit 0. */
+export function serveBench(port: number, connections: () => number, close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    const t = setTimeout(() => process.exit(0), 5000);
+    t.unref();
+    close().finally(() => process.exit(0));
+  };
+  process.on("message", (m: ParentMessage) => {
+    if (m.type === "stop") return stop();
+    if (m.type === "stats") {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (m.gc && gc) {
+        gc();
+        gc();
+      }
+      const cpu = process.cpuUsage();
+      const mem = process.memoryUsage();
+      send({
+        type: "stats",
+        id: m.id,
+        stats: {
+          pid: process.pid,
+          cpuUserUs: cpu.user,
+          cpuSystemUs: cpu.system,
+          rss: mem.rss,
+          heapUsed: mem.heapUsed,
+          heapTotal: mem.heapTotal,
+          external: mem.external,
+          arrayBuffers: mem.arrayBuffers,
+          connections: connections(),
+        },
+      });
+    }
+  });
+  process.once("SIGTERM", stop);
+  process.once("disconnect", stop);
+  send({ type: "listening", port });
+}
