@@ -93,6 +93,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
   readonly #backoff = new Backoff();
   readonly #waiters = new Waiters();
   #settleFirst: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  #lastConnected: ConnectedPayload | undefined;
 
   /**
    * Connects to `url + "/codespace"` (url: the server origin, e.g. `http://localhost:8888`) with
@@ -124,6 +125,10 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     this.#listen();
   }
 
+  /** The last `connected` payload (with its `users` presence list); undefined before the first. */
+  get lastConnected(): ConnectedPayload | undefined {
+    return this.#lastConnected;
+  }
   /** The current local document (synced state plus unconfirmed local changes). */
   get text(): string {
     return this.#state.doc.toString();
@@ -244,6 +249,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
 
   #onConnected(p: ConnectedPayload): void {
     if (this.#stopped) return;
+    this.#lastConnected = p;
     this.#id = p.id;
     this.#codespace = p.codespace;
     this.#mode = p.mode;
@@ -361,7 +367,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     this.#confirmed = converted.doc;
     const confirmedOwn = before - sendableUpdates(this.#state).length;
     this.#sentPrefix = Math.max(0, this.#sentPrefix - confirmedOwn);
-    if (tr.docChanged) this.emit("change", { remote: true });
+    if (tr.docChanged) this.emit("change", { remote: true, changes: tr.changes });
     return true;
   }
 

@@ -12,11 +12,13 @@ export type {
 } from "./types.js";
 export { changesFromWire, changesToWire, updatesFromWire, LINE_SEPARATOR } from "./wire.js";
 export { UpdateBuffer, type Versioned } from "./update-buffer.js";
+export { PresenceTracker, type PresenceEvents, type PresenceUser } from "./presence.js";
 export type { Listener } from "./emitter.js";
 export type {
   Mode,
   Selection,
   SelectionBroadcast,
+  UserInfo,
   WireChange,
   WireUpdate,
   VersionedUpdate,

@@ -2,6 +2,7 @@
  * Public option and event types of `CodespaceClient`.
  */
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import type { ChangeSet } from "@codemirror/state";
 import type { Mode, SelectionBroadcast } from "../server/protocol/events.js";
 import type { CodespaceClientError } from "./errors.js";
 
@@ -43,8 +44,12 @@ export interface ResetEvent {
 }
 
 export interface CodespaceClientEvents {
-  /** After any change of the document; `remote` is false for `applyLocal`. */
-  change: { remote: boolean };
+  /**
+   * After any change of the document; `remote` is false for `applyLocal`. `changes`, for remote
+   * updates, maps the previous local document to the new one (absent after a reset: the whole
+   * document was replaced).
+   */
+  change: { remote: boolean; changes?: ChangeSet };
   /** The document was replaced by the server's state; unconfirmed local changes were dropped. */
   reset: ResetEvent;
   /** The codespace expired or was deleted; the client has stopped. */

@@ -20,6 +20,8 @@ import type { Mode } from "./protocol/events.js";
 export interface SocketAuth {
   codespace: string;
   mode: Mode;
+  /** Display name from the site API, when it returned one (presence). */
+  name?: string;
 }
 
 const TMP_TOKEN = /^tmp-[A-Za-z0-9_-]{1,64}$/;
@@ -27,6 +29,8 @@ const TMP_TOKEN = /^tmp-[A-Za-z0-9_-]{1,64}$/;
 const apiResponse = Joi.object({
   uuid: Joi.string().min(1).max(128).required(),
   mode: Joi.string().valid("edit", "view_only").required(),
+  // optional display name for presence; anything else than a short string is ignored, not refused
+  name: Joi.any(),
 }).unknown(true);
 
 /** Checks share tokens; one instance per server. */
@@ -70,7 +74,8 @@ export class TokenChecker {
       this.logger.warn({ outcome: "malformed", reason: error.message }, "auth API answered a malformed body");
       throw new AuthUnavailableError();
     }
-    return { codespace: value.uuid, mode: value.mode };
+    const name = typeof value.name === "string" ? value.name.trim().slice(0, 100) : "";
+    return name ? { codespace: value.uuid, mode: value.mode, name } : { codespace: value.uuid, mode: value.mode };
   }
 }
 

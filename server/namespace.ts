@@ -13,6 +13,7 @@ import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } fro
 import { NAMESPACE } from "./protocol/events.js";
 import { checkCreateSelection, checkInsertValue, checkPull, type PayloadLimits } from "./protocol/validate.js";
 import type { AcceptedUpdate } from "./codespace.js";
+import { Presence } from "./presence.js";
 
 export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
 export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
@@ -74,15 +75,18 @@ export function expireLocally(nsp: CodespaceNamespace, codespace: string): void 
 export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): void {
   const { registry, config, logger } = deps;
   const limits: PayloadLimits = config;
+  const presence = new Presence(nsp, logger);
 
   nsp.on("connection", async (socket: CodespaceSocket) => {
     const { codespace: id, mode } = socket.data;
     const log = logger.child({ socket: socket.id, codespace: id });
     socket.join(roomOf(id));
+    presence.joined(socket, roomOf(id));
     const codespace = registry.acquire(id);
     log.info({ mode, transport: socket.conn.transport.name }, "socket connected");
     socket.on("disconnect", (reason) => {
       registry.release(id);
+      presence.left(socket.id, roomOf(id));
       log.info({ reason }, "socket disconnected");
     });
 
@@ -103,9 +107,9 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     }, deps);
 
     try {
-      const snap = await codespace.open();
+      const [snap, users] = await Promise.all([codespace.open(), presence.list(roomOf(id))]);
       if (!socket.connected) return;
-      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code };
+      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users };
       socket.emit("connected", payload);
     } catch (err) {
       const e = toCodespaceError(err);

@@ -66,6 +66,22 @@ export interface ConnectedPayload {
   epoch: string;
   version: number;
   code: string;
+  /** Everyone in the codespace, on every instance, this socket included (presence). */
+  users: UserInfo[];
+}
+
+/** A participant of a codespace (presence): one per socket. */
+export interface UserInfo {
+  /** Socket id (the `sender` of its updates and selections). */
+  id: string;
+  mode: Mode;
+  /** Display name, when the site API returned one. */
+  name?: string;
+}
+
+/** Sent to the others when a socket leaves the codespace. */
+export interface UserLeftPayload {
+  id: string;
 }
 
 /** Broadcast once per accepted update to everyone in the codespace, the sender included. */
@@ -101,6 +117,8 @@ export interface ServerToClientEvents {
   create_selection: (payload: SelectionBroadcast) => void;
   expired: (payload: ExpiredPayload) => void;
   operation_error: (payload: OperationErrorPayload) => void;
+  user_joined: (payload: UserInfo) => void;
+  user_left: (payload: UserLeftPayload) => void;
 }
 
 /** Namespace all codespace sockets live in. */
