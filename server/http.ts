@@ -3,6 +3,7 @@
  * when the store and adapter are connected and the server is not shutting down; 503 otherwise).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { serveStatic } from "./static.js";
 
 export interface HttpRoutesOptions {
   /** Readiness for load balancers. */
@@ -23,6 +24,7 @@ export function httpRoutes(opts: HttpRoutesOptions) {
       const ready = opts.isReady();
       return send(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" });
     }
+    if (serveStatic(req, res, path ?? "/")) return; // the demo page and browser bundle (static.ts)
     send(res, 404, { error: "not_found" });
   };
 }
