@@ -17,7 +17,7 @@
  */
 import { io, type Socket } from "socket.io-client";
 import { ChangeSet, type ChangeSpec, type EditorState, type Text } from "@codemirror/state";
-import { getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
+import { getSyncedVersion, sendableUpdates } from "@codemirror/collab";
 import type {
   ClientToServerEvents,
   ConnectedPayload,
@@ -33,7 +33,7 @@ import type {
 } from "../server/protocol/events.js";
 import type { WireError } from "../server/errors.js";
 import { Backoff } from "./backoff.js";
-import { compactUnconfirmed, createCollabState } from "./collab-state.js";
+import { compactUnconfirmed, createCollabState, receiveServerUpdates } from "./collab-state.js";
 import { TypedEmitter } from "./emitter.js";
 import { CodespaceClientError, TRANSIENT_CODES } from "./errors.js";
 import type { CodespaceClientEvents, ConnectionStatus, ConnectOptions, ResetReason } from "./types.js";
@@ -362,12 +362,12 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
       return false;
     }
     const before = sendableUpdates(this.#state).length;
-    const tr = receiveUpdates(this.#state, converted.updates);
-    this.#state = tr.state;
+    const received = receiveServerUpdates(this.#state, converted.updates);
+    this.#state = received.state;
     this.#confirmed = converted.doc;
     const confirmedOwn = before - sendableUpdates(this.#state).length;
     this.#sentPrefix = Math.max(0, this.#sentPrefix - confirmedOwn);
-    if (tr.docChanged) this.emit("change", { remote: true, changes: tr.changes });
+    if (received.changes) this.emit("change", { remote: true, changes: received.changes });
     return true;
   }
 

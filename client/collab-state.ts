@@ -3,7 +3,7 @@
  * the only line separator (so "\r" is an ordinary character and the text matches the server's).
  */
 import { ChangeSet, EditorState, type Text } from "@codemirror/state";
-import { collab, getClientID, getSyncedVersion, sendableUpdates } from "@codemirror/collab";
+import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
 import { canonicalChanges, isCanonical, LINE_SEPARATOR } from "./wire.js";
 
 /** A fresh state holding `doc` at synced `version`, with no unconfirmed updates. */
@@ -54,4 +54,46 @@ export function compactUnconfirmed(
   if (!next.doc.eq(state.doc)) throw new Error("compactUnconfirmed: rebuilt document differs (confirmed doc out of sync)");
   next = next.update({ selection: state.selection }).state;
   return { state: next, kept };
+}
+
+/** Stand-in clientID for an own update treated as remote (never a real client's id). */
+const NOT_OURS = "\u0000not-ours";
+
+/**
+ * `receiveUpdates` for a run of consecutive server updates, with one correction: an update carrying
+ * this client's id whose changes are EMPTY, arriving when the next unconfirmed local update is not
+ * empty, is a no-op this client dropped locally (compactUnconfirmed drops updates that became
+ * empty; the server accepted it, empty, before). Pairing it with the next unconfirmed update would
+ * mark that one confirmed while the server has not applied it, so it is received as a remote no-op.
+ * @returns the new state and the changes applied to the document (null when none)
+ */
+export function receiveServerUpdates(
+  state: EditorState,
+  updates: readonly { changes: ChangeSet; clientID: string }[],
+): { state: EditorState; changes: ChangeSet | null } {
+  const me = getClientID(state);
+  if (!updates.some((u) => u.clientID === me && u.changes.empty)) {
+    const tr = receiveUpdates(state, updates as { changes: ChangeSet; clientID: string }[]);
+    return { state: tr.state, changes: tr.docChanged ? tr.changes : null };
+  }
+  let changes: ChangeSet | null = null;
+  let segment: { changes: ChangeSet; clientID: string }[] = [];
+  const flush = () => {
+    if (!segment.length) return;
+    const tr = receiveUpdates(state, segment);
+    state = tr.state;
+    if (tr.docChanged) changes = changes ? changes.compose(tr.changes) : tr.changes;
+    segment = [];
+  };
+  for (const u of updates) {
+    if (u.clientID === me && u.changes.empty) {
+      flush();
+      const next = sendableUpdates(state)[0];
+      segment.push(next && next.changes.empty ? u : { changes: u.changes, clientID: NOT_OURS });
+    } else {
+      segment.push(u);
+    }
+  }
+  flush();
+  return { state, changes };
 }

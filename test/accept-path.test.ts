@@ -147,3 +147,23 @@ test("a later update sent alone at an old version while the first is unconfirmed
   assert.equal((await store.open("tmp-rule", 60)).code, "two one ");
   await store.close();
 });
+
+test("an own update that rebasing made empty may be left out of a later batch (the client dropped the no-op)", async () => {
+  const store = new MemoryStore({ historyLength: 100 });
+  const cs = new Codespace("tmp-noop", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onAccepted: () => {} });
+  const { epoch } = await cs.open();
+  await cs.submit({ epoch, version: 0, updates: [{ clientID: "x", changes: [{ from: 0, to: 0, insert: "abc" }] }] }, "sx");
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "b", changes: [{ from: 0, to: 3, insert: "" }] }] }, "sb");
+  // a's delete of "b", based on version 1, lands after b's delete of everything: stored empty
+  assert.equal(await cs.submit({ epoch, version: 1, updates: [{ clientID: "a", changes: [{ from: 1, to: 2, insert: "" }] }] }, "sa"), 3);
+  assert.deepEqual((await cs.pull(epoch, 2)), { version: 3, updates: [{ version: 3, clientID: "a", changes: [] }] });
+  // a saw version 2 only, dropped its now-empty update, and sends its next one alone at version 2
+  assert.equal(await cs.submit({ epoch, version: 2, updates: [{ clientID: "a", changes: [{ from: 0, to: 0, insert: "X" }] }] }, "sa"), 4);
+  assert.equal((await store.open("tmp-noop", 60)).code, "X");
+  // but a non-empty accepted update can never be left out that way
+  await assert.rejects(
+    cs.submit({ epoch, version: 0, updates: [{ clientID: "x", changes: [{ from: 0, to: 0, insert: "Y" }] }] }, "sx"),
+    (e: CodespaceError) => e.code === "invalid_version",
+  );
+  await store.close();
+});

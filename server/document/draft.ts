@@ -66,9 +66,13 @@ export class Draft {
     const added: DraftEntry[] = [];
     for (const u of rebased) {
       assertNoSurrogateSplit(doc, u.changes);
-      doc = u.changes.apply(doc);
+      // Keep the canonical structure, the one every client and every other process rebuilds from the
+      // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
+      const wire = toWireChanges(u.changes);
+      const changes = toChangeSet(wire, doc.length);
+      doc = changes.apply(doc);
       if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
-      added.push({ clientID: u.clientID, changes: u.changes, wire: toWireChanges(u.changes), sender });
+      added.push({ clientID: u.clientID, changes, wire, sender });
     }
     this.doc = doc;
     this.entries.push(...added);

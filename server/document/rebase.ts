@@ -25,16 +25,24 @@ function sameEffect(a: ChangeSet, b: ChangeSet): boolean {
  * the batch's base), to equal the accepted one. Protects against a client that breaks the protocol
  * (e.g. sends a later update alone at an old version while an earlier one is unconfirmed), whose
  * update rebaseUpdates would otherwise drop silently.
+ *
+ * One exception: an accepted update of the same client that rebasing made EMPTY may be missing from
+ * the batch (a client drops updates that became no-ops locally; resending them is pointless and
+ * empty updates are refused). Such an entry is left out of the returned list, so rebaseUpdates does
+ * not pair it with the client's next update; leaving out an empty change changes no mapping.
+ * @returns `over` without those unpaired empty entries
  * @throws InvalidVersionError (`invalid_version`)
  */
-export function assertResendsMatch(updates: readonly RebaseUpdate[], over: readonly RebaseUpdate[]): void {
+export function matchResends(updates: readonly RebaseUpdate[], over: readonly RebaseUpdate[]): RebaseUpdate[] {
   let changes: ChangeDesc | null = null;
   let skip = 0;
+  const kept: RebaseUpdate[] = [];
   for (const accepted of over) {
     const other = skip < updates.length ? updates[skip] : undefined;
     if (other && other.clientID === accepted.clientID) {
       const expected = changes ? other.changes.map(changes) : other.changes;
       if (!sameEffect(expected, accepted.changes)) {
+        if (accepted.changes.empty) continue; // a no-op the client dropped: not a resend of it
         throw new InvalidVersionError(
           "an update of this batch carries the clientID of an accepted update but differs from it: " +
             "send all unconfirmed updates, in order, at your synced version (pull first)",
@@ -45,18 +53,19 @@ export function assertResendsMatch(updates: readonly RebaseUpdate[], over: reado
     } else {
       changes = changes ? changes.composeDesc(accepted.changes.desc) : accepted.changes.desc;
     }
+    kept.push(accepted);
   }
+  return kept;
 }
 
 /**
  * Rebases `updates` (based on version v) over `over` (the updates accepted after v, in order),
  * dropping the ones already accepted. Returns updates that apply to the latest document.
- * @throws InvalidVersionError when a skipped resend does not match (see assertResendsMatch)
+ * @throws InvalidVersionError when a skipped resend does not match (see matchResends)
  */
 export function rebaseBatch(updates: readonly RebaseUpdate[], over: readonly RebaseUpdate[]): RebaseUpdate[] {
   if (over.length === 0) return updates.slice();
-  assertResendsMatch(updates, over);
-  return rebaseUpdates(updates as RebaseUpdate[], over).map((u) => ({
+  return rebaseUpdates(updates as RebaseUpdate[], matchResends(updates, over)).map((u) => ({
     clientID: u.clientID,
     changes: u.changes as ChangeSet,
   }));
