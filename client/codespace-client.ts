@@ -47,6 +47,14 @@ export type CodespaceSocket = Socket<ServerToClientEvents, ClientToServerEvents>
 const NAMESPACE = "/codespace";
 /** Consecutive `invalid_version` refusals of a batch (after pulling) before it is dropped. */
 const MAX_INVALID_STREAK = 3;
+/** Default of `maxMessageBytes`: the server's default MAX_MESSAGE_BYTES (4 MiB). */
+const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Connections lost in a row right after sending the same batch before the client stops with
+ * `message_too_large` (Socket.IO closes the connection on a message above the server's limit; a
+ * reconnect would resend it forever).
+ */
+const MAX_CLOSE_STREAK = 3;
 /** How long `setSelection` waits for its acknowledgement, ms. */
 const SELECTION_ACK_TIMEOUT_MS = 10_000;
 
@@ -60,6 +68,11 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
   readonly socket: CodespaceSocket;
   readonly #clientID: string;
   readonly #gapTimeoutMs: number;
+  readonly #maxMessageBytes: number;
+  /** Connections lost (transport close/error) in a row while the same batch was in flight. */
+  #closeStreak = 0;
+  #inFlightKey = "";
+  #closedKey = "";
   #state: EditorState;
   /** The document at the synced version (what the server holds at `version`). */
   #confirmed: Text;
@@ -114,6 +127,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     super();
     this.#clientID = opts.clientID ?? randomClientID();
     this.#gapTimeoutMs = opts.gapTimeoutMs ?? 200;
+    this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#state = createCollabState("", 0, this.#clientID);
     this.#confirmed = this.#state.doc;
     this.socket = io(url.replace(/\/+$/, "") + NAMESPACE, {
@@ -279,6 +293,19 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
   }
 
   #onDisconnect(reason: string): void {
+    if (this.#inFlight && (reason === "transport close" || reason === "transport error") && !this.#stopped) {
+      this.#closeStreak = this.#inFlightKey === this.#closedKey ? this.#closeStreak + 1 : 1;
+      this.#closedKey = this.#inFlightKey;
+      if (this.#closeStreak >= MAX_CLOSE_STREAK) {
+        const err = new CodespaceClientError(
+          "message_too_large",
+          `the connection closed ${this.#closeStreak} times right after sending the same insert_value batch ` +
+            "(larger than the server's MAX_MESSAGE_BYTES?); stopped instead of resending it forever",
+        );
+        this.#report(err);
+        this.#stop(err);
+      }
+    }
     this.#ready = false;
     this.#session++;
     this.#inFlight = false;
@@ -300,7 +327,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     if (!code) return; // transport failure: the Manager retries by itself
     const error = new CodespaceClientError(code, err.data?.message ?? err.message);
     if (!this.#initialized) return this.#stop(error);
-    if (code === "auth_unavailable") {
+    if (code === "auth_unavailable" || code === "too_many_connections") {
       this.#retryLater(() => this.socket.connect());
     } else {
       this.#report(error);
@@ -472,6 +499,18 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     const pending = sendableUpdates(this.#state);
     if (pending.length === 0) return this.#waiters.check();
     const updates: WireUpdate[] = pending.map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) }));
+    const json = JSON.stringify(updates);
+    // UTF-8 is at most 3 bytes per UTF-16 code unit: measure exactly only when it may matter
+    const bytes = json.length * 3 + 256 > this.#maxMessageBytes ? new TextEncoder().encode(json).length + 256 : 0;
+    if (bytes > this.#maxMessageBytes) {
+      this.#emitError(
+        { code: "message_too_large", message: `the batch is about ${bytes} bytes, more than maxMessageBytes (${this.#maxMessageBytes})` },
+        "insert_value not sent, local changes dropped: ",
+      );
+      this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
+      return this.#afterSync();
+    }
+    this.#inFlightKey = `${this.#epoch}:${this.version}:${json.length}`;
     this.#inFlight = true;
     this.#sentPrefix = pending.length;
     const session = this.#session;
@@ -484,6 +523,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
   #onInsertAck(res: InsertValueAck, session: number, gen: number): void {
     if (session !== this.#session) return; // that connection is gone; the next `connected` resyncs
     this.#inFlight = false;
+    this.#closeStreak = 0;
     if (gen !== this.#resetGen) return this.#afterSync(); // the batch predates a reset
     if (res.ok) {
       this.#invalidStreak = 0;

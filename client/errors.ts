@@ -21,4 +21,4 @@ export class CodespaceClientError extends Error {
 }
 
 /** Server codes worth retrying after a backoff: the request changed nothing and may succeed later. */
-export const TRANSIENT_CODES: ReadonlySet<string> = new Set(["store_unavailable", "shutting_down", "internal_error"]);
+export const TRANSIENT_CODES: ReadonlySet<string> = new Set(["store_unavailable", "shutting_down", "internal_error", "rate_limited"]);

@@ -16,6 +16,12 @@ export interface ConnectOptions {
   gapTimeoutMs?: number;
   /** collab client id sent with every update (default: a random one). */
   clientID?: string;
+  /**
+   * Largest `insert_value` message the client sends, bytes: a bigger batch is not sent (error
+   * `message_too_large`, local changes dropped). Set it to the server's MAX_MESSAGE_BYTES.
+   * Default 4194304 (the server's default).
+   */
+  maxMessageBytes?: number;
   /** Extra Socket.IO options (merged last, except `auth`). */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }

@@ -8,6 +8,8 @@ import { serveStatic } from "./static.js";
 export interface HttpRoutesOptions {
   /** Readiness for load balancers. */
   isReady(): boolean;
+  /** `GET /metrics` (Prometheus text format, metrics.ts); absent: 404. */
+  metrics?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 function send(res: ServerResponse, status: number, body: object): void {
@@ -24,6 +26,7 @@ export function httpRoutes(opts: HttpRoutesOptions) {
       const ready = opts.isReady();
       return send(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" });
     }
+    if (req.method === "GET" && path === "/metrics" && opts.metrics) return opts.metrics(req, res);
     if (serveStatic(req, res, path ?? "/")) return; // the demo page and browser bundle (static.ts)
     send(res, 404, { error: "not_found" });
   };

@@ -13,6 +13,9 @@ import { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
 import { httpRoutes } from "./http.js";
 import { createLogger, type Logger } from "./logger.js";
+import { connectionCapMiddleware } from "./connection-cap.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { SocketRateLimiter } from "./rate-limit.js";
 import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
@@ -25,6 +28,10 @@ export interface CodespaceServer {
   /** The port actually bound (useful with PORT=0). */
   port: number;
   logger: Logger;
+  /** Codespaces held by this process (read-only use: tests, diagnostics). */
+  registry: CodespaceRegistry;
+  /** This process's Prometheus registry and instruments (served at `GET /metrics`). */
+  metrics: Metrics;
   /** True when the store and adapter connections are up and the server is not shutting down. */
   isReady(): boolean;
   /**
@@ -36,6 +43,8 @@ export interface CodespaceServer {
 
 export interface CreateServerOptions {
   logger?: Logger;
+  /** Metrics registry and instruments (default: `createMetrics()`, a fresh registry). */
+  metrics?: Metrics;
   /**
    * Bind config.port/config.host (default true). False for cluster workers: the primary owns the
    * port and @socket.io/sticky's `setupWorker(io)` hands each connection over; `port` is then
@@ -62,17 +71,18 @@ async function redisAdapterClients(url: string): Promise<{ pub: Redis; sub: Redi
 /** Builds and starts a server listening on config.port/config.host. */
 export async function createServer(config: Config, options: CreateServerOptions = {}): Promise<CodespaceServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
 
   const store: CodeStore = config.redisUrl
-    ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger })
+    ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
     : new MemoryStore({ historyLength: config.historyLength });
   const adapterClients = config.redisUrl ? await redisAdapterClients(config.redisUrl) : undefined;
 
   const isReady = () =>
     !shuttingDown && store.isReady() && (!adapterClients || (adapterClients.pub.status === "ready" && adapterClients.sub.status === "ready"));
 
-  const httpServer = createHttpServer(httpRoutes({ isReady }));
+  const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metrics.handler }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,
@@ -86,9 +96,16 @@ export async function createServer(config: Config, options: CreateServerOptions 
     logger.warn({ code: err.code, message: err.message, url: err.req?.url }, "engine connection error"),
   );
   const nsp = io.of(NAMESPACE) as CodespaceNamespace;
-  const registry = new CodespaceRegistry(store, config, broadcaster(nsp));
-  nsp.use(authMiddleware(new TokenChecker(config, logger)));
-  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown });
+  const broadcast = broadcaster(nsp);
+  const registry = new CodespaceRegistry(store, config, (codespace, updates) => {
+    metrics.updatesAccepted.inc(updates.length);
+    broadcast(codespace, updates);
+  });
+  metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
+  nsp.use(authMiddleware(new TokenChecker(config, logger, { metrics }), logger));
+  nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
+  const rateLimiter = new SocketRateLimiter(config);
+  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
   store.onExpired((codespace) => {
     registry.invalidate(codespace);
     expireLocally(nsp, codespace);
@@ -116,5 +133,5 @@ export async function createServer(config: Config, options: CreateServerOptions 
       if (adapterClients) await Promise.all([adapterClients.pub.quit(), adapterClients.sub.quit()]).catch(() => {});
     })());
 
-  return { io, httpServer, port, logger, isReady, close };
+  return { io, httpServer, port, logger, registry, metrics, isReady, close };
 }

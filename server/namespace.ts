@@ -7,7 +7,10 @@ import type { Namespace, Server, Socket } from "socket.io";
 import type { SocketAuth } from "./auth.js";
 import type { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
-import { ForbiddenError, ShuttingDownError, toCodespaceError } from "./errors.js";
+import { ForbiddenError, RateLimitedError, ShuttingDownError, toCodespaceError } from "./errors.js";
+import { admit } from "./connection-cap.js";
+import { countDeliveries, type Metrics } from "./metrics.js";
+import { RATE_LIMITED_EVENTS, type SocketRateLimiter } from "./rate-limit.js";
 import type { Logger } from "./logger.js";
 import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } from "./protocol/events.js";
 import { NAMESPACE } from "./protocol/events.js";
@@ -29,6 +32,25 @@ export interface NamespaceDeps {
   logger: Logger;
   /** True once shutdown began: new work is refused with `shutting_down`. */
   isShuttingDown(): boolean;
+  /** Prometheus instruments (metrics.ts); absent: nothing is counted. */
+  metrics?: Metrics;
+  /** Per-socket rate limit of `insert_value` and `create_selection` (rate-limit.ts); absent: no limit. */
+  rateLimiter?: SocketRateLimiter;
+}
+
+/** Takes a rate-limit point for a write event: throws `rate_limited`; on abuse also disconnects the socket. */
+async function rateLimit(socket: CodespaceSocket, event: string, deps: NamespaceDeps): Promise<void> {
+  if (!deps.rateLimiter || !RATE_LIMITED_EVENTS.has(event)) return;
+  const verdict = await deps.rateLimiter.consume(socket.id);
+  if (verdict === "ok") return;
+  deps.metrics?.rateLimited.inc({ event });
+  if (verdict === "abuse" && socket.connected) {
+    deps.logger.warn({ event, socket: socket.id, codespace: socket.data.codespace }, "rate limit exceeded repeatedly; disconnecting");
+    deps.metrics?.forcedDisconnects.inc({ reason: "rate_limit" });
+    // after the refusal below is acknowledged; disconnect(false) lets both reach a polling client too
+    setImmediate(() => socket.disconnect(false));
+  }
+  throw new RateLimitedError();
 }
 
 type Handler = (payload: unknown, socket: CodespaceSocket) => Promise<object> | object;
@@ -37,14 +59,20 @@ type Handler = (payload: unknown, socket: CodespaceSocket) => Promise<object> | 
 function on(socket: CodespaceSocket, event: keyof ClientToServerEvents, handler: Handler, deps: NamespaceDeps): void {
   socket.on(event, async (...args: unknown[]) => {
     const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (res: object) => void) : undefined;
+    const started = performance.now();
     try {
       if (deps.isShuttingDown()) throw new ShuttingDownError();
+      await rateLimit(socket, event, deps);
       const result = await handler(args[0], socket);
+      if (event === "insert_value") deps.metrics?.acceptLatency.observe((performance.now() - started) / 1000);
       ack?.({ ok: true, ...result });
     } catch (err) {
       const e = toCodespaceError(err);
+      if (event === "insert_value") deps.metrics?.updatesRejected.inc({ code: e.code });
+      if (e.code === "store_unavailable") deps.metrics?.redisErrors.inc({ kind: "command" });
       if (e.code === "internal_error") deps.logger.error({ err, event, socket: socket.id, codespace: socket.data.codespace }, "handler failed");
-      else deps.logger.debug({ event, code: e.code, socket: socket.id, codespace: socket.data.codespace }, "request refused");
+      // rate_limited: one warn line when it turns into a disconnect, not one per refused event
+      else deps.logger[e.code === "rate_limited" ? "debug" : "info"]({ event, code: e.code, socket: socket.id, codespace: socket.data.codespace }, "request refused");
       if (ack) ack({ ok: false, error: e.toWire() });
       else socket.emit("operation_error", { event, error: e.toWire() });
     }
@@ -80,6 +108,12 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
   nsp.on("connection", async (socket: CodespaceSocket) => {
     const { codespace: id, mode } = socket.data;
     const log = logger.child({ socket: socket.id, codespace: id });
+    if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics: deps.metrics })) return;
+    const stopCounting = deps.metrics ? countDeliveries(socket.conn, deps.metrics) : undefined;
+    socket.on("disconnect", () => {
+      stopCounting?.();
+      deps.rateLimiter?.forget(socket.id);
+    });
     socket.join(roomOf(id));
     presence.joined(socket, roomOf(id));
     const codespace = registry.acquire(id);

@@ -32,6 +32,8 @@ export interface RedisStoreOptions {
   logger?: { warn(obj: object, msg: string): void };
   /** Per-command timeout, ms (default 500). */
   commandTimeoutMs?: number;
+  /** Called on every error event of either Redis connection (metrics). */
+  onConnectionError?: (err: Error) => void;
 }
 
 type Reply = (string | number)[];
@@ -87,8 +89,9 @@ export class RedisStore implements CodeStore {
     }) as ScriptedRedis;
     this.sub = new Redis(options.url, { ...common, maxRetriesPerRequest: null, autoResubscribe: true });
     // Errors are reported through command rejections and isReady(); avoid unhandled 'error' events.
-    this.cmd.on("error", () => {});
-    this.sub.on("error", () => {});
+    const onError = options.onConnectionError ?? (() => {});
+    this.cmd.on("error", onError);
+    this.sub.on("error", onError);
     this.cmd.defineCommand("codespaceOpen", { numberOfKeys: 1, lua: OPEN_SCRIPT });
     this.cmd.defineCommand("codespaceCommit", { numberOfKeys: 1, lua: COMMIT_SCRIPT });
     this.cmd.defineCommand("codespaceHistory", { numberOfKeys: 1, lua: HISTORY_SCRIPT });
