@@ -264,7 +264,10 @@ class Binding {
         return;
       }
     }
-    if (u.selectionSet || local) this.#scheduleSelection();
+    // Remote edits move our cursor too: resend it so the others' view of it catches up with the
+    // document they will have (a selection carries no version, so positions sent while the sender's
+    // document lagged would stay off).
+    if (u.selectionSet || u.docChanged || local) this.#scheduleSelection();
   }
 
   destroy(): void {
