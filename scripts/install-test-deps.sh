@@ -10,6 +10,7 @@ REQUIRED=(
   "redis-server:redis-server"
   "haproxy:haproxy"
   "docker-compose:docker-compose"
+  "chromium:chromium"
 )
 
 missing_cmds=()
