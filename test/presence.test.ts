@@ -1,0 +1,104 @@
+/**
+ * Presence (docs/protocol.md, "Presence"): `connected.users`, `user_joined`, `user_left`, across two
+ * Redis-backed processes, with the display name the site API returns; and on the embedded
+ * single-process default.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { createServer } from "../server/index.js";
+import { loadConfig } from "../server/config.js";
+import type { UserInfo, UserLeftPayload } from "../server/protocol/events.js";
+import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startStubApi, type StubApi } from "./helpers/stub-api.js";
+import { connectSocket, nextEvent } from "./helpers/socket.js";
+
+const byId = (a: UserInfo, b: UserInfo) => a.id.localeCompare(b.id);
+
+describe("presence across two processes sharing Redis", { timeout: 60_000 }, () => {
+  let redis: RedisServerHandle;
+  let stub: StubApi;
+  let p1: ServerProcess;
+  let p2: ServerProcess;
+
+  before(async () => {
+    redis = await startRedis();
+    stub = await startStubApi();
+    const env = { REDIS_URL: redis.url, API_BASE_URL: stub.baseUrl };
+    [p1, p2] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  });
+  after(async () => {
+    await Promise.allSettled([p1?.stop(), p2?.stop()]);
+    await stub?.close();
+    await redis?.stop();
+  });
+
+  test("users lists everyone on every process with names; joins and leaves reach the others", async () => {
+    const uuid = randomUUID();
+    const named = `named-${randomUUID()}`;
+    const viewer = `viewer-${randomUUID()}`;
+    stub.setToken(named, { body: { uuid, mode: "edit", name: "  Ada Lovelace  " } });
+    stub.setToken(viewer, { body: { uuid, mode: "view_only", name: 42 } });
+
+    const a = await connectSocket(p1.url, named);
+    try {
+      assert.deepEqual(a.connected.users, [{ id: a.socket.id, mode: "edit", name: "Ada Lovelace" }]);
+      const joined = nextEvent(a.socket, "user_joined");
+      const b = await connectSocket(p2.url, viewer, ["polling"]);
+      try {
+        const expected = [
+          { id: a.socket.id!, mode: "edit" as const, name: "Ada Lovelace" },
+          { id: b.socket.id!, mode: "view_only" as const },
+        ].sort(byId);
+        assert.deepEqual([...b.connected.users].sort(byId), expected);
+        assert.deepEqual(await joined, { id: b.socket.id, mode: "view_only" });
+
+        // a third socket on p1 sees both; a socket of another codespace sees nobody else
+        const c = await connectSocket(p1.url, named);
+        const other = await connectSocket(p2.url, `tmp-${randomUUID()}`);
+        try {
+          assert.equal(c.connected.users.length, 3);
+          assert.deepEqual(other.connected.users, [{ id: other.socket.id, mode: "edit" }]);
+        } finally {
+          const leftC = nextEvent<UserLeftPayload>(b.socket, "user_left");
+          const cid = c.socket.id; // socket.io-client clears it on close
+          c.socket.close();
+          assert.deepEqual(await leftC, { id: cid });
+          other.socket.close();
+        }
+      } finally {
+        const left = nextEvent<UserLeftPayload>(a.socket, "user_left");
+        const id = b.socket.id;
+        b.socket.close();
+        assert.deepEqual(await left, { id });
+      }
+    } finally {
+      a.socket.close();
+    }
+  });
+});
+
+describe("presence on the embedded single-process default", () => {
+  let srv: Awaited<ReturnType<typeof createServer>>;
+  let url: string;
+  before(async () => {
+    srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error" }));
+    url = `http://127.0.0.1:${srv.port}`;
+  });
+  after(() => srv?.close());
+
+  test("tmp- codespace: users, user_joined, user_left (no names)", async () => {
+    const token = `tmp-${randomUUID()}`;
+    const a = await connectSocket(url, token);
+    const joined = nextEvent<UserInfo>(a.socket, "user_joined");
+    const b = await connectSocket(url, token);
+    assert.deepEqual([...b.connected.users].sort(byId), [{ id: a.socket.id!, mode: "edit" as const }, { id: b.socket.id!, mode: "edit" as const }].sort(byId));
+    assert.deepEqual(await joined, { id: b.socket.id, mode: "edit" });
+    const left = nextEvent<UserLeftPayload>(a.socket, "user_left");
+    const id = b.socket.id;
+    b.socket.close();
+    assert.deepEqual(await left, { id });
+    a.socket.close();
+  });
+});
