@@ -119,8 +119,10 @@ export class Codespace {
   private async prepareCache(round: readonly Pending[]): Promise<DocCache> {
     let cache = this.cache;
     if (!cache || round.some((p) => p.batch.epoch !== cache!.epoch)) {
-      cache = new DocCache(await this.store.open(this.id, this.options.ttlSeconds), this.options.historyLength);
-      this.cache = cache;
+      // load, never open: an edit must not recreate an expired or deleted codespace
+      const snapshot = await this.store.load(this.id);
+      if (!snapshot) throw new InvalidVersionError("the codespace expired or was deleted; reload it");
+      cache = this.cache = new DocCache(snapshot, this.options.historyLength);
     }
     const maxVersion = Math.max(...round.map((p) => p.batch.version));
     if (maxVersion > cache.version) {

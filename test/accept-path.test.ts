@@ -167,3 +167,17 @@ test("an own update that rebasing made empty may be left out of a later batch (t
   );
   await store.close();
 });
+
+test("an edit to a codespace that expired is refused and does not recreate it", async () => {
+  const store = new MemoryStore({ historyLength: 100 });
+  const cs = new Codespace("tmp-gone", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onAccepted: () => {} });
+  const { epoch } = await cs.open();
+  const update = { clientID: "a", changes: [{ from: 0, to: 0, insert: "hi" }] };
+  assert.equal(await cs.submit({ epoch, version: 0, updates: [update] }, "s"), 1);
+  store.delete("tmp-gone"); // as an expiry would, before any notification reached the codespace
+  await assert.rejects(cs.submit({ epoch, version: 1, updates: [update] }, "s"), (e: CodespaceError) => e.code === "invalid_version");
+  cs.invalidate(); // the notification arrives: the cache is dropped
+  await assert.rejects(cs.submit({ epoch, version: 1, updates: [update] }, "s"), (e: CodespaceError) => e.code === "invalid_version");
+  assert.equal(await store.load("tmp-gone"), null);
+  await store.close();
+});

@@ -60,6 +60,12 @@ export interface CodeStore {
    * @throws StoreUnavailableError
    */
   open(codespace: string, ttlSeconds: number): Promise<Snapshot>;
+  /**
+   * The codespace's current state, or null when it does not exist or has no epoch yet. Never creates:
+   * the accept path uses it so that an edit to an expired codespace cannot recreate it.
+   * @throws StoreUnavailableError
+   */
+  load(codespace: string): Promise<Snapshot | null>;
   /** Atomic compare-and-set of text, version, history and TTL. @throws StoreUnavailableError */
   commit(codespace: string, req: CommitRequest): Promise<CommitResult>;
   /** Updates after `version` (at most the configured history length back). @throws StoreUnavailableError */

@@ -53,6 +53,12 @@ export class MemoryStore implements CodeStore {
     return { epoch: entry.epoch, version: entry.version, code: entry.code };
   }
 
+  /** See CodeStore.load. */
+  async load(codespace: string): Promise<Snapshot | null> {
+    const entry = this.entries.get(codespace);
+    return entry ? { epoch: entry.epoch, version: entry.version, code: entry.code } : null;
+  }
+
   /** See CodeStore.commit: compare-and-set on `baseVersion`; refreshes the TTL on success. */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const entry = this.entries.get(codespace);

@@ -127,6 +127,13 @@ export class RedisStore implements CodeStore {
     return { code: String(r[0]), version: Number(r[1]), epoch: String(r[2]) };
   }
 
+  /** See CodeStore.load: one HMGET (atomic), never creates. @throws StoreUnavailableError */
+  async load(codespace: string): Promise<Snapshot | null> {
+    const [code, version, epoch] = await this.call(() => this.cmd.hmget(this.key(codespace), "code", "version", "epoch"));
+    if (epoch === null || version === null) return null;
+    return { code: code ?? "", version: Number(version), epoch };
+  }
+
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const args: (string | number)[] = [
