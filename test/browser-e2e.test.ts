@@ -243,3 +243,48 @@ describe("two browsers on two server processes", { timeout: 60_000 }, () => {
     assert.equal(await pageB.evaluate(() => document.getElementById("status")?.dataset.status), "connected");
   });
 });
+
+describe("the embedded default (no Redis, one process) and the static build", { timeout: 60_000 }, () => {
+  let solo: ServerProcess;
+  before(async () => {
+    // CORS_ORIGIN only matters to the file:// static page; `/` is same-origin
+    solo = await startServerProcess({ CORS_ORIGIN: "*" });
+  });
+  after(() => solo?.stop());
+
+  test("a page without ?token opens a tmp- codespace; its share link brings a second page in", async () => {
+    const first = await browser.newPage();
+    const second = await browser.newPage();
+    try {
+      await first.goto(`${solo.url}/`);
+      await first.waitForFunction(() => window.codespace?.client.status === "connected", undefined, { timeout: WAIT_MS });
+      const link = await first.inputValue("#share");
+      assert.match(link, /\?token=tmp-[0-9a-f]{18}$/);
+      assert.equal(first.url(), link);
+
+      // the static build, opened from disk, connects to the server given in ?server=
+      const file = pathToFileURL(join(REPO_ROOT, "dist", "web", "standalone.html")).href;
+      await second.goto(`${file}?server=${encodeURIComponent(solo.url)}&token=${new URL(link).searchParams.get("token")}`);
+      await second.waitForFunction(() => window.codespace?.client.status === "connected", undefined, { timeout: WAIT_MS });
+      for (const p of [first, second]) {
+        await p.waitForFunction(() => document.querySelectorAll("#participants li").length === 2, undefined, { timeout: WAIT_MS });
+      }
+
+      await first.click(".cm-content");
+      await second.click(".cm-content");
+      await Promise.all([typeText(first, "one two three"), typeText(second, "four five six")]);
+      const synced = (p: Page) =>
+        p.waitForFunction(() => window.codespace?.client.pending === 0, undefined, { timeout: WAIT_MS, polling: 50 });
+      await Promise.all([synced(first), synced(second)]);
+      const version = await first.evaluate(() => window.codespace!.client.version);
+      await second.waitForFunction((v) => window.codespace!.client.version >= v, version, { timeout: WAIT_MS, polling: 50 });
+      const v2 = await second.evaluate(() => window.codespace!.client.version);
+      await first.waitForFunction((v) => window.codespace!.client.version >= v, v2, { timeout: WAIT_MS, polling: 50 });
+      const [t1, t2] = await Promise.all([first, second].map((p) => p.evaluate(() => window.codespace!.view.state.doc.toString())));
+      assert.equal(t1, t2);
+      assert.equal(t1!.length, "one two three".length + "four five six".length);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+});
