@@ -1,5 +1,5 @@
 /**
- * The benchmark: `npm run bench` (full, ~6 min on 2 cores; writes bench/results/latest.json and
+ * The benchmark: `npm run bench` (full, ~4 min on 2 cores; writes bench/results/latest.json and
  * docs/benchmarks.md), `npm run bench:smoke` (seconds; writes bench/results/smoke.json only),
  * `npm run bench:profile` (room-of-10 load with `node --cpu-prof` on the server processes).
  *
@@ -7,9 +7,9 @@
  * full run, none otherwise), --targets a,b,c,d, --no-idle, --no-trace.
  * Every server runs in its own child process; the load comes from another one (bench/load/loadgen.ts).
  */
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { cpus, totalmem, release } from "node:os";
+import { cpus, loadavg, totalmem, release } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
@@ -125,6 +125,10 @@ export interface BenchResults {
   command: string;
   mode: "full" | "smoke" | "profile";
   machine: { cpus: number; model: string; memGiB: number; node: string; kernel: string };
+  /** 1-minute load average at the start and the end (other work on the machine shows here). */
+  loadAvg: { start: number; end: number };
+  /** The code measured: HEAD and whether the working tree had uncommitted changes. */
+  git: { commit: string; dirty: boolean };
   config: BenchConfig;
   fanout: FanoutRow[];
   idle: IdleRow[];
@@ -280,6 +284,16 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+function gitState(): { commit: string; dirty: boolean } {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPO_ROOT }).toString().trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: REPO_ROOT }).toString().trim() !== "";
+    return { commit, dirty };
+  } catch {
+    return { commit: "unknown", dirty: false };
+  }
+}
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -309,6 +323,8 @@ async function main(): Promise<void> {
     command: "npm run " + (mode === "full" ? "bench" : `bench:${mode}`),
     mode,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, kernel: release() },
+    loadAvg: { start: round(loadavg()[0]!, 2), end: 0 },
+    git: gitState(),
     config: cfg,
     fanout: [],
     idle: [],
@@ -359,6 +375,7 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   results.durationSec = Math.round((Date.now() - started) / 1000);
+  results.loadAvg.end = round(loadavg()[0]!, 2);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
   log(`wrote ${relative(REPO_ROOT, out) || out}`);
