@@ -8,7 +8,7 @@
 import type { CodeStore, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValuePayload, VersionedUpdate, WireChange, WireUpdate } from "./protocol/events.js";
-import { DocCache } from "./document/doc-cache.js";
+import { DocCache, insertsAreAscii } from "./document/doc-cache.js";
 import { Draft } from "./document/draft.js";
 
 /** An accepted update as broadcast: `version` is the version after it. */
@@ -164,7 +164,9 @@ export class Codespace {
         const res = await this.store.commit(this.id, {
           epoch: cache.epoch,
           baseVersion: cache.version,
-          code: draft.doc.toString(),
+          code: () => draft.doc.toString(),
+          length: draft.doc.length,
+          ascii: cache.ascii && draft.entries.every((e) => insertsAreAscii(e.wire)),
           updates: draft.entries.map((e) => ({ clientID: e.clientID, changes: e.wire })),
           ttlSeconds: this.options.ttlSeconds,
         });

@@ -107,7 +107,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
 
   nsp.on("connection", async (socket: CodespaceSocket) => {
     const { codespace: id, mode } = socket.data;
-    const log = logger.child({ socket: socket.id, codespace: id });
+    const ids = { socket: socket.id, codespace: id }; // no logger.child per socket: it costs heap per connection
     if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics: deps.metrics })) return;
     const stopCounting = deps.metrics ? countDeliveries(socket.conn, deps.metrics) : undefined;
     socket.on("disconnect", () => {
@@ -117,11 +117,11 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     socket.join(roomOf(id));
     presence.joined(socket, roomOf(id));
     const codespace = registry.acquire(id);
-    log.info({ mode, transport: socket.conn.transport.name }, "socket connected");
+    logger.info({ ...ids, mode, transport: socket.conn.transport.name }, "socket connected");
     socket.on("disconnect", (reason) => {
       registry.release(id);
       presence.left(socket.id, roomOf(id));
-      log.info({ reason }, "socket disconnected");
+      logger.info({ ...ids, reason }, "socket disconnected");
     });
 
     on(socket, "insert_value", async (p, s) => {
@@ -147,7 +147,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
       socket.emit("connected", payload);
     } catch (err) {
       const e = toCodespaceError(err);
-      log.warn({ code: e.code }, "could not open codespace");
+      logger.warn({ ...ids, code: e.code }, "could not open codespace");
       socket.emit("operation_error", { event: "connected", error: e.toWire() });
       socket.disconnect(false);
     }

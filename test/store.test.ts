@@ -301,6 +301,31 @@ describe("RedisStore on redis-server", () => {
     for (const f of ["K", "g", "x"]) assert.ok(flags.includes(f), `flags ${flags} lack ${f}`);
   });
 
+  test("an ASCII commit is applied by the script itself, without sending the text", async () => {
+    const store = await redisStore();
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    const noText = () => {
+      throw new Error("the text must not be needed");
+    };
+    const u1 = { clientID: "a", changes: [{ from: 0, to: 0, insert: "hello world\r\n" }] };
+    const u2 = { clientID: "a", changes: [{ from: 0, to: 1, insert: "J" }, { from: 6, to: 11, insert: "there" }] };
+    const r = await store.commit(cs, { epoch, baseVersion: 0, code: noText, length: 13, ascii: true, updates: [u1, u2], ttlSeconds: 60 });
+    assert.deepEqual(r, { status: "ok", version: 2 });
+    assert.equal(await redis.client().hget(PREFIX + cs, "code"), "Jello there\r\n");
+  });
+
+  test("an ASCII commit whose result has another length falls back to writing the text", async () => {
+    const store = await redisStore();
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    await redis.client().hset(PREFIX + cs, "code", "xyz"); // the stored text is not what the caller believes
+    const u = { clientID: "a", changes: [{ from: 0, to: 0, insert: "ab" }] };
+    const r = await store.commit(cs, { epoch, baseVersion: 0, code: () => "ab", length: 2, ascii: true, updates: [u], ttlSeconds: 60 });
+    assert.deepEqual(r, { status: "ok", version: 1 });
+    assert.equal(await redis.client().hget(PREFIX + cs, "code"), "ab");
+  });
+
   test("two instances committing at the same base: exactly one wins", async () => {
     const [a, b] = [await redisStore(), await redisStore()];
     for (let round = 0; round < 20; round++) {

@@ -59,6 +59,19 @@ export function matchResends(updates: readonly RebaseUpdate[], over: readonly Re
 }
 
 /**
+ * Maps `updates` over `others` (the composed changes accepted since their base, none of them from
+ * this client): what rebaseUpdates computes when it skips nothing, without composing `over` again.
+ */
+export function mapOver(updates: readonly RebaseUpdate[], others: ChangeDesc): RebaseUpdate[] {
+  let changes = others;
+  return updates.map((u) => {
+    const mapped = u.changes.map(changes);
+    changes = changes.mapDesc(u.changes, true);
+    return { clientID: u.clientID, changes: mapped };
+  });
+}
+
+/**
  * Rebases `updates` (based on version v) over `over` (the updates accepted after v, in order),
  * dropping the ones already accepted. Returns updates that apply to the latest document.
  * @throws InvalidVersionError when a skipped resend does not match (see matchResends)

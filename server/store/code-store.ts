@@ -12,13 +12,26 @@ export interface Snapshot {
   code: string;
 }
 
+/** The full text of a commit request, building it if it was passed lazily. */
+export function codeOf(req: Pick<CommitRequest, "code">): string {
+  return typeof req.code === "function" ? req.code() : req.code;
+}
+
 export interface CommitRequest {
   /** Epoch the commit is based on; a different (or missing) stored epoch fails with `epoch`. */
   epoch: string;
   /** Version the first update is based on; must equal the stored version (compare-and-set). */
   baseVersion: number;
-  /** Full text after all `updates`. */
-  code: string;
+  /** Full text after all `updates` (a function: built only when the store needs it). */
+  code: string | (() => string);
+  /**
+   * True when the stored text and every insert of `updates` are ASCII, so UTF-16 positions are UTF-8
+   * byte offsets: a store may then apply the updates to its stored text itself instead of writing
+   * `code` (RedisStore does, in its Lua script, and checks the resulting length).
+   */
+  ascii?: boolean;
+  /** Length of `code`, UTF-16 code units; needed with `ascii`. */
+  length?: number;
   /** Updates in order; update i becomes version `baseVersion + i + 1`. */
   updates: readonly WireUpdate[];
   /** TTL to set on the codespace, seconds. */

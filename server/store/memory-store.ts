@@ -5,13 +5,14 @@
  */
 import { randomUUID } from "node:crypto";
 import type { WireUpdate } from "../protocol/events.js";
-import type {
-  CodeStore,
-  CommitRequest,
-  CommitResult,
-  ExpiredListener,
-  HistoryResult,
-  Snapshot,
+import {
+  codeOf,
+  type CodeStore,
+  type CommitRequest,
+  type CommitResult,
+  type ExpiredListener,
+  type HistoryResult,
+  type Snapshot,
 } from "./code-store.js";
 
 /** setTimeout's largest delay (ms); longer TTLs re-arm the timer. */
@@ -70,9 +71,9 @@ export class MemoryStore implements CodeStore {
         ? { status: "conflict", version: entry.version, updates }
         : { status: "conflict", version: entry.version, snapshot: snapshotOf(entry) };
     }
-    entry.code = req.code;
+    entry.code = codeOf(req);
     entry.version += req.updates.length;
-    entry.history.push(...req.updates.map((u) => structuredClone(u)));
+    entry.history.push(...req.updates.map(copyUpdate));
     if (entry.history.length > this.historyLength) {
       entry.history.splice(0, entry.history.length - this.historyLength);
     }
@@ -120,7 +121,7 @@ export class MemoryStore implements CodeStore {
   private since(entry: Entry, version: number): WireUpdate[] | undefined {
     const first = entry.version - entry.history.length; // version the oldest kept update is based on
     if (version < first || version > entry.version) return undefined;
-    return entry.history.slice(version - first).map((u) => structuredClone(u));
+    return entry.history.slice(version - first).map(copyUpdate);
   }
 
   private arm(codespace: string, entry: Entry, ttlSeconds: number): void {
@@ -148,6 +149,11 @@ export class MemoryStore implements CodeStore {
       }
     }
   }
+}
+
+/** Copies an update so callers cannot alter stored history (cheaper than structuredClone). */
+function copyUpdate(u: WireUpdate): WireUpdate {
+  return { clientID: u.clientID, changes: u.changes.map((c) => ({ from: c.from, to: c.to, insert: c.insert })) };
 }
 
 function snapshotOf(entry: Entry): Snapshot {

@@ -36,14 +36,20 @@ return {code, version, epoch}
 /**
  * commit (compare-and-set).
  * KEYS[1] codespace key.
- * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] new code, ARGV[4] TTL seconds, ARGV[5] historyLength,
- * ARGV[6] n = number of updates, ARGV[7..6+n] update JSONs (update i produces version base+i).
+ * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] mode, ARGV[4] new code (mode "set") or the expected
+ * length of the new code in bytes (mode "apply"), ARGV[5] TTL seconds, ARGV[6] historyLength,
+ * ARGV[7] n = number of updates, ARGV[8..7+n] update JSONs (update i produces version base+i).
+ * Mode "apply" (the caller guarantees an ASCII text and ASCII inserts, so positions are byte
+ * offsets): the script applies the updates' changes to the stored `code` itself, sparing the
+ * client from sending the whole text; if the result's length is not the expected one it writes
+ * nothing and returns {"resync"} (the caller then commits in mode "set").
  * Returns one of
  *   {"ok", newVersion}
  *   {"epoch"}                        key missing (or without epoch)
  *   {"epoch", storedEpoch}           another incarnation
  *   {"conflict", storedVersion, json_base+1, ..., json_stored}
  *   {"snapshot", version, epoch, code}   conflict where history does not reach back, or base > stored
+ *   {"resync"}                       mode "apply" gave an unexpected length; nothing written
  * On ok: HSET code/version/h:<n> (only entries inside the window), HDEL entries that fall off,
  * EXPIRE ttl.
  */
@@ -54,20 +60,35 @@ if not epoch then return {'epoch'} end
 if epoch ~= ARGV[1] then return {'epoch', epoch} end
 local stored = tonumber(redis.call('HGET', key, 'version') or '0')
 local base = tonumber(ARGV[2])
-local hl = tonumber(ARGV[5])
+local hl = tonumber(ARGV[6])
 if stored == base then
-  local n = tonumber(ARGV[6])
+  local n = tonumber(ARGV[7])
   local newv = base + n
   local keepFrom = newv - hl + 1
-  redis.call('HSET', key, 'code', ARGV[3], 'version', newv)
+  local code = ARGV[4]
+  if ARGV[3] == 'apply' then
+    code = redis.call('HGET', key, 'code') or ''
+    for i = 1, n do
+      local parts, pos = {}, 0
+      for _, c in ipairs(cjson.decode(ARGV[7 + i]).changes) do
+        parts[#parts + 1] = string.sub(code, pos + 1, c['from'])
+        parts[#parts + 1] = c.insert
+        pos = c.to
+      end
+      parts[#parts + 1] = string.sub(code, pos + 1)
+      code = table.concat(parts)
+    end
+    if #code ~= tonumber(ARGV[4]) then return {'resync'} end
+  end
+  redis.call('HSET', key, 'code', code, 'version', newv)
   for i = 1, n do
     local v = base + i
-    if v >= keepFrom then redis.call('HSET', key, 'h:' .. v, ARGV[6 + i]) end
+    if v >= keepFrom then redis.call('HSET', key, 'h:' .. v, ARGV[7 + i]) end
   end
   for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
     redis.call('HDEL', key, 'h:' .. v)
   end
-  redis.call('EXPIRE', key, ARGV[4])
+  redis.call('EXPIRE', key, ARGV[5])
   return {'ok', newv}
 end
 local function snapshot()

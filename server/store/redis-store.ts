@@ -12,13 +12,14 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { StoreUnavailableError } from "../errors.js";
 import type { WireUpdate } from "../protocol/events.js";
-import type {
-  CodeStore,
-  CommitRequest,
-  CommitResult,
-  ExpiredListener,
-  HistoryResult,
-  Snapshot,
+import {
+  codeOf,
+  type CodeStore,
+  type CommitRequest,
+  type CommitResult,
+  type ExpiredListener,
+  type HistoryResult,
+  type Snapshot,
 } from "./code-store.js";
 import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
 
@@ -136,16 +137,26 @@ export class RedisStore implements CodeStore {
 
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
-    const args: (string | number)[] = [
-      req.epoch,
-      req.baseVersion,
-      req.code,
-      req.ttlSeconds,
-      this.historyLength,
-      req.updates.length,
-      ...req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes })),
-    ];
-    const r = await this.call(() => this.cmd.codespaceCommit(this.key(codespace), ...args));
+    const updates = req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes }));
+    const run = (mode: "set" | "apply") =>
+      this.call(() =>
+        this.cmd.codespaceCommit(
+          this.key(codespace),
+          req.epoch,
+          req.baseVersion,
+          mode,
+          mode === "apply" ? req.length! : codeOf(req),
+          req.ttlSeconds,
+          this.historyLength,
+          updates.length,
+          ...updates,
+        ),
+      );
+    let r = await run(req.ascii && req.length !== undefined ? "apply" : "set");
+    if (r[0] === "resync") {
+      this.logger?.warn({ codespace }, "stored code did not match the patch; writing the whole text");
+      r = await run("set");
+    }
     switch (r[0]) {
       case "ok":
         return { status: "ok", version: Number(r[1]) };
