@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
+import { serveClusterMetrics } from "../server/metrics.js";
 import { isWorkerMessage } from "./protocol.js";
 
 /** A worker that dies sooner than this after its start counts as crashing (backoff before the next). */
@@ -42,6 +43,10 @@ export async function runPrimary(config: Config): Promise<void> {
   let failures = 0; // consecutive young deaths
   const started = new Map<number, number>(); // worker id -> start time
   const exitCodes: (number | null)[] = [];
+
+  // The sticky balancer sends each connection's first bytes (a Buffer) over IPC: "advanced"
+  // serialization keeps them a Buffer (JSON would not).
+  cluster.setupPrimary({ serialization: "advanced" });
 
   const fork = (): Worker => {
     const w = cluster.fork();
@@ -132,6 +137,11 @@ export async function runPrimary(config: Config): Promise<void> {
     httpServer.once("error", reject);
     httpServer.listen(config.port, config.host, () => resolve());
   });
+  if (config.metricsPort !== undefined) {
+    // every worker's registry, summed (server/metrics.ts); the public port answers one worker only
+    const metrics = await serveClusterMetrics(config.metricsPort, config.host);
+    logger.info({ metricsPort: metrics.port }, "serving aggregated metrics at GET /metrics");
+  }
   const port = (httpServer.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
   logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: "redis" }, "listening");
