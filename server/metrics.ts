@@ -164,7 +164,11 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
   };
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
+  if (cluster.isWorker) {
+    // constructing one installs prom-client's worker-side IPC listener (idempotent)
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([registry]);
+  }
   return metrics;
 }
 
