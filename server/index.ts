@@ -32,6 +32,8 @@ export interface CodespaceServer {
   registry: CodespaceRegistry;
   /** This process's Prometheus registry and instruments (served at `GET /metrics`). */
   metrics: Metrics;
+  /** The per-socket rate limiter (read-only use: `size` in tests). */
+  rateLimiter: SocketRateLimiter;
   /** True when the store and adapter connections are up and the server is not shutting down. */
   isReady(): boolean;
   /**
@@ -133,5 +135,5 @@ export async function createServer(config: Config, options: CreateServerOptions 
       if (adapterClients) await Promise.all([adapterClients.pub.quit(), adapterClients.sub.quit()]).catch(() => {});
     })());
 
-  return { io, httpServer, port, logger, registry, metrics, isReady, close };
+  return { io, httpServer, port, logger, registry, metrics, rateLimiter, isReady, close };
 }

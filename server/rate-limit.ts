@@ -50,6 +50,13 @@ export class SocketRateLimiter {
     }
   }
 
+  /** Sockets with a live counter (read-only; tests and diagnostics). */
+  get size(): number {
+    const storage = (l: RateLimiterMemory | undefined) =>
+      (l as unknown as { _memoryStorage?: { _storage?: Map<string, unknown> } } | undefined)?._memoryStorage?._storage?.size ?? 0;
+    return storage(this.events) + storage(this.strikes);
+  }
+
   /** Drops the socket's counters (and their expiry timers). */
   forget(socketId: string): void {
     void this.events.delete(socketId);
