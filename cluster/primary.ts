@@ -20,7 +20,6 @@ import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 import { serveClusterMetrics } from "../server/metrics.js";
-import { serveClusterMetrics } from "../server/metrics.js";
 import { isWorkerMessage } from "./protocol.js";
 
 /** A worker that dies sooner than this after its start counts as crashing (backoff before the next). */
@@ -138,11 +137,6 @@ export async function runPrimary(config: Config): Promise<void> {
     httpServer.once("error", reject);
     httpServer.listen(config.port, config.host, () => resolve());
   });
-  if (config.metricsPort !== undefined) {
-    // every worker's registry, summed (server/metrics.ts); the public port answers one worker only
-    const metrics = await serveClusterMetrics(config.metricsPort, config.host);
-    logger.info({ metricsPort: metrics.port }, "serving aggregated metrics at GET /metrics");
-  }
   if (config.metricsPort !== undefined) {
     // every worker's registry, summed (server/metrics.ts); the public port answers one worker only
     const metrics = await serveClusterMetrics(config.metricsPort, config.host);
