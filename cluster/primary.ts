@@ -27,6 +27,11 @@ const YOUNG_DEATH_MS = 5000;
 /** Extra time beyond SHUTDOWN_TIMEOUT_MS the primary gives its workers before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
+/** Lets @socket.io/sticky's least-connection balancer choose `worker` for new sessions, or not. */
+function setRoutable(worker: Worker, routable: boolean): void {
+  (worker as Worker & { clientsCount?: number }).clientsCount = routable ? 0 : Number.POSITIVE_INFINITY;
+}
+
 /** The line printed (and the exit) when REDIS_URL is missing. */
 export const REDIS_REQUIRED_MESSAGE =
   "codespace-cluster: REDIS_URL is required in cluster mode (workers cannot share the in-memory store); " +
@@ -51,18 +56,24 @@ export async function runPrimary(config: Config): Promise<void> {
   const fork = (): Worker => {
     const w = cluster.fork();
     started.set(w.id, Date.now());
+    // Not ready yet: its sticky message handler is not installed, a connection handed over now
+    // would be dropped and hang.
+    setRoutable(w, false);
     return w;
   };
 
-  // Sessions of a draining worker still route to it (by sid); new sessions must not. The sticky
-  // least-connection balancer picks the worker with the smallest `clientsCount`: make it infinite.
+  // A worker being started (until it reports ready) or draining (after SIGTERM) must get no new
+  // session; sessions of a draining worker still route to it by sid, so its last acks get through.
+  // The sticky least-connection balancer picks the worker with the smallest `clientsCount` (it
+  // counts the sessions of each worker): an infinite count keeps a worker out while another exists.
   cluster.on("message", (worker, message: unknown) => {
     if (!isWorkerMessage(message)) return;
     if (message.type === "codespace:ready") {
       failures = 0;
+      setRoutable(worker, true);
       logger.info({ workerPid: worker.process.pid, workerId: worker.id }, "worker ready");
     } else {
-      (worker as Worker & { clientsCount?: number }).clientsCount = Number.POSITIVE_INFINITY;
+      setRoutable(worker, false);
       logger.info({ workerPid: worker.process.pid }, "worker draining");
     }
   });
