@@ -1,0 +1,172 @@
+/**
+ * One host, node:cluster (cluster/): a primary with 2 workers behind @socket.io/sticky, a real
+ * redis-server, real client processes' worth of CodespaceClients (polling-only, websocket-only,
+ * polling upgraded to websocket). Also: REDIS_URL required, a worker's graceful SIGTERM while
+ * updates stream, the primary's SIGTERM.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import {
+  assertConverged,
+  closeAll,
+  connectEditor,
+  editAll,
+  editOnce,
+  upgradedOrNow,
+  waitForOutput,
+  withTimeout,
+  type Editor,
+  type Mix,
+} from "./helpers/editors.js";
+
+const CLUSTER_MAIN = join(REPO_ROOT, "dist", "cluster", "main.js");
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
+let redis: RedisServerHandle;
+let rc: Redis;
+let srv: ServerProcess;
+
+before(async () => {
+  redis = await startRedis();
+  rc = redis.client();
+  srv = await startServerProcess(
+    { REDIS_URL: redis.url, WORKERS: "2", SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: "info" },
+    { script: CLUSTER_MAIN, timeoutMs: 30_000 },
+  );
+});
+
+after(async () => {
+  await srv?.kill();
+  await redis?.stop();
+});
+
+/** Worker pids announced by the primary ("worker ready" with a workerId), in order. */
+function workerPids(): number[] {
+  return [...srv.output().matchAll(/\{[^\n]*"workerPid":(\d+),"workerId":\d+,"msg":"worker ready"/g)].map((m) => Number(m[1]));
+}
+
+/** Pid of the worker that logged the connection of socket `id`. */
+function pidServing(id: string): number {
+  const m = srv.output().match(new RegExp(`"pid":(\\d+),[^\\n]*"socket":"${id.replace(/[^\w-]/g, ".")}"[^\\n]*"msg":"socket connected"`));
+  assert.ok(m, `no "socket connected" line for ${id}`);
+  return Number(m[1]);
+}
+
+describe("cluster", () => {
+  test("without REDIS_URL it exits 1 at start with one clear line", async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, WORKERS: "2", PORT: "0" };
+    delete env.REDIS_URL;
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(process.execPath, [CLUSTER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    let stdout = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    const code = await withTimeout(new Promise<number | null>((r) => child.on("close", (c) => r(c))), 10_000, "exit");
+    assert.equal(code, 1);
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+    assert.match(lines[0]!, /REDIS_URL is required in cluster mode/);
+    assert.equal(stdout, "", "nothing should start (no workers, no listening)");
+  });
+
+  test("2 workers: 200 polling-only + 200 websocket-only (+ 40 upgrading) clients edit and converge; no 400, every upgrade succeeds", async () => {
+    assert.equal(workerPids().length, 2);
+    const codespaces = Array.from({ length: 8 }, () => `tmp-${randomUUID()}`);
+    const plan: { mix: Mix; n: number }[] = [
+      { mix: "polling", n: 200 },
+      { mix: "websocket", n: 200 },
+      { mix: "upgrade", n: 40 },
+    ];
+    const specs: { name: string; mix: Mix; token: string }[] = [];
+    for (const { mix, n } of plan) for (let i = 0; i < n; i++) specs.push({ name: `${mix[0]}${i}`, mix, token: codespaces[specs.length % codespaces.length]! });
+    const editors: Editor[] = [];
+    try {
+      const results = await Promise.allSettled(specs.map((s) => connectEditor(srv.url, s.token, s.name, s.mix, { timeoutMs: 30_000 })));
+      for (const r of results) if (r.status === "fulfilled") editors.push(r.value);
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      assert.equal(failed.length, 0, `connect failures: ${failed.slice(0, 3).map((f) => String(f.reason)).join("; ")}`);
+
+      await editAll(editors, 2, 45_000);
+      await withTimeout(Promise.all(editors.filter((e) => e.mix !== "polling").map(upgradedOrNow)), 10_000, "upgrades");
+      for (const token of codespaces) {
+        await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
+      }
+
+      for (const ed of editors) {
+        assert.deepEqual(ed.connectErrors, [], `${ed.name}: connect errors`);
+        assert.equal(ed.disconnects, 0, `${ed.name} (${ed.mix}) was disconnected`);
+        assert.equal(ed.upgradeErrors, 0, `${ed.name}: failed upgrade`);
+        assert.equal(ed.client.socket.io.engine.transport.name, ed.mix === "polling" ? "polling" : "websocket", ed.name);
+      }
+      // Server side: no "Session ID unknown" / bad request / failed upgrade on any worker.
+      assert.doesNotMatch(srv.output(), /engine connection error/);
+      // Both workers served sockets.
+      const servingPids = new Set([...srv.output().matchAll(/"pid":(\d+),[^\n]*"msg":"socket connected"/g)].map((m) => m[1]));
+      assert.equal(servingPids.size, 2, "both workers should have sockets");
+    } finally {
+      closeAll(editors);
+    }
+  });
+
+  test("SIGTERM of one worker while updates stream: every acknowledged update is in Redis, it exits in time, it is replaced", async () => {
+    const codespaces = [`tmp-${randomUUID()}`, `tmp-${randomUUID()}`];
+    const mixes: Mix[] = ["polling", "websocket", "upgrade"];
+    const editors = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => connectEditor(srv.url, codespaces[i % 2]!, `s${i}`, mixes[i % 3]!)),
+    );
+    try {
+      // The victim: the worker serving the first editor (so some of these clients are on it).
+      const victim = pidServing(editors[0]!.client.id);
+      assert.ok(workerPids().includes(victim), `socket ${editors[0]!.client.id} is on pid ${victim}, not a worker`);
+      let stop = false;
+      let confirmed = 0;
+      let onProgress: (() => void) | undefined;
+      const streams = editors.map(async (ed) => {
+        while (!stop) {
+          await editOnce(ed, 30_000);
+          confirmed++;
+          onProgress?.();
+        }
+      });
+      const reach = (n: number): Promise<void> =>
+        confirmed >= n ? Promise.resolve() : new Promise((resolve) => (onProgress = () => confirmed >= n && resolve()));
+      await withTimeout(reach(60), 30_000, "60 confirmed updates before the SIGTERM");
+
+      process.kill(victim, "SIGTERM");
+      const exitLine = await waitForOutput(
+        srv.output,
+        new RegExp(`"workerPid":${victim},"code":(\\w+),"signal":(\\w+|null)[^\\n]*"msg":"worker exited; replacing it"`),
+        SHUTDOWN_TIMEOUT_MS + 5000,
+      );
+      assert.equal(exitLine[1], "0", `the worker should exit 0 (graceful, within SHUTDOWN_TIMEOUT_MS), got ${exitLine[0]}`);
+      const after = confirmed;
+      await withTimeout(reach(after + 60), 30_000, "60 more confirmed updates after the SIGTERM");
+      stop = true;
+      await withTimeout(Promise.all(streams), 30_000, "streams ending");
+      for (const token of codespaces) await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
+      // The victim's clients were disconnected and came back (to the other worker or the replacement).
+      assert.ok(editors.some((e) => e.disconnects > 0), "some clients should have been moved off the stopped worker");
+      await waitForOutput(srv.output, /"workerId":3,"msg":"worker ready"/, 15_000);
+      assert.match(srv.output(), new RegExp(`"pid":${victim},[^\\n]*"msg":"worker stopped"`));
+    } finally {
+      closeAll(editors);
+    }
+  });
+
+  test("SIGTERM of the primary: the workers shut down gracefully, the primary exits 0 after them", async () => {
+    const { url } = srv;
+    assert.equal((await fetch(`${url}/readyz`)).status, 200);
+    const status = await srv.stop("SIGTERM", SHUTDOWN_TIMEOUT_MS + 5000);
+    assert.deepEqual(status, { code: 0, signal: null }, srv.output().slice(-3000));
+    const tail = srv.output().slice(srv.output().lastIndexOf('"msg":"shutting down"'));
+    assert.equal([...tail.matchAll(/"msg":"worker exited"/g)].length, 2, "both workers exit before the primary");
+    assert.match(tail, /"msg":"stopped"/);
+  });
+});
