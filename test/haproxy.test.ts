@@ -1,0 +1,177 @@
+/**
+ * Several hosts behind the real HAProxy (Debian's `haproxy`), with a config derived from the
+ * repository's haproxy.cfg (test/helpers/haproxy.ts: only the bind and server addresses, and for one
+ * case the client/server timeouts, are rewritten), two real server processes sharing a real Redis.
+ * Also validates docker-compose.yml with Debian's `docker-compose` and its agreement with haproxy.cfg.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Redis } from "ioredis";
+import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { configuredServers, HAPROXY_CFG, startHaproxy, type HaproxyHandle } from "./helpers/haproxy.js";
+import { connectSocket, emitAck } from "./helpers/socket.js";
+import {
+  assertConverged,
+  closeAll,
+  connectEditor,
+  editAll,
+  editOnce,
+  upgradedOrNow,
+  withTimeout,
+  type Editor,
+  type Mix,
+} from "./helpers/editors.js";
+
+const run = promisify(execFile);
+
+let redis: RedisServerHandle;
+let rc: Redis;
+let hosts: ServerProcess[] = [];
+let lb: HaproxyHandle;
+
+async function startHost(): Promise<ServerProcess> {
+  return startServerProcess({ REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "5000", LOG_LEVEL: "info" });
+}
+
+before(async () => {
+  redis = await startRedis();
+  rc = redis.client();
+  hosts = await Promise.all([startHost(), startHost()]);
+  lb = await startHaproxy({ servers: hosts.map((h) => `127.0.0.1:${h.port}`) });
+});
+
+after(async () => {
+  await lb?.stop();
+  await Promise.all(hosts.map((h) => h.kill()));
+  await redis?.stop();
+});
+
+/** Pids (hosts) that logged a "socket connected" for one of `ids`. */
+function hostsServing(ids: string[]): Set<number> {
+  const serving = new Set<number>();
+  for (const [i, h] of hosts.entries()) {
+    for (const id of ids) if (h.output().includes(`"socket":"${id}"`)) serving.add(i);
+  }
+  return serving;
+}
+
+describe("docker-compose.yml and haproxy.cfg", () => {
+  test("docker-compose config -q accepts the file; haproxy's backend servers are services of it; redis has keyspace notifications", async () => {
+    const compose = join(REPO_ROOT, "docker-compose.yml");
+    await run("docker-compose", ["-f", compose, "config", "-q"], { cwd: REPO_ROOT });
+    const { stdout } = await run("docker-compose", ["-f", compose, "config", "--services"], { cwd: REPO_ROOT });
+    const services = stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    for (const s of ["redis", "haproxy"]) assert.ok(services.includes(s), `service ${s} missing: ${services.join(", ")}`);
+    const servers = configuredServers();
+    assert.ok(servers.length >= 2, "haproxy.cfg should balance at least two hosts");
+    for (const { name, address } of servers) {
+      const host = address.split(":")[0]!;
+      assert.ok(services.includes(host), `haproxy server ${name} points at ${host}, which is not a service of docker-compose.yml`);
+      assert.equal(address.split(":")[1], "8888", `${name}: the servers listen on 8888`);
+    }
+    const { stdout: resolved } = await run("docker-compose", ["-f", compose, "config"], { cwd: REPO_ROOT });
+    assert.match(resolved, /notify-keyspace-events[\s\S]{0,40}Kgx/, "redis must enable keyspace notifications (Kgx)");
+    assert.match(resolved, /dist\/cluster\/main\.js/, "server hosts run in cluster mode");
+    assert.match(resolved, /REDIS_URL: redis:\/\/redis:6379/);
+    assert.match(resolved, /haproxy\.cfg/, "haproxy mounts haproxy.cfg");
+    const cfg = readFileSync(HAPROXY_CFG, "utf8");
+    assert.match(cfg, /^\s*bind\s+:8888\b/m);
+    assert.match(cfg, /^\s*timeout\s+tunnel\s+\S+/m);
+    assert.match(cfg, /^\s*cookie\s+\S+\s+insert\b/m);
+    assert.match(cfg, /uri \/readyz/);
+  });
+});
+
+describe("two hosts behind haproxy", () => {
+  test("polling, websocket and upgrading clients in one codespace converge across both hosts; no 400, every upgrade succeeds", async () => {
+    const token = `tmp-${randomUUID()}`;
+    const mixes: Mix[] = ["polling", "websocket", "upgrade"];
+    const editors = await Promise.all(Array.from({ length: 24 }, (_, i) => connectEditor(lb.url, token, `h${i}`, mixes[i % 3]!)));
+    try {
+      await editAll(editors, 3);
+      await withTimeout(Promise.all(editors.filter((e) => e.mix !== "polling").map(upgradedOrNow)), 10_000, "upgrades");
+      await assertConverged(rc, token, editors);
+      for (const ed of editors) {
+        assert.equal(ed.disconnects, 0, `${ed.name} (${ed.mix}) was disconnected`);
+        assert.deepEqual(ed.connectErrors, [], ed.name);
+        assert.equal(ed.upgradeErrors, 0, `${ed.name}: failed upgrade`);
+      }
+      for (const mix of mixes) {
+        const ids = editors.filter((e) => e.mix === mix).map((e) => e.client.id);
+        assert.equal(hostsServing(ids).size, 2, `${mix} clients should be spread over both hosts`);
+      }
+      const statuses = lb.statuses();
+      assert.ok(statuses.length > 0, `no request logged by haproxy:\n${lb.output().slice(-2000)}`);
+      assert.deepEqual(statuses.filter((s) => s >= 400), [], "haproxy logged error statuses");
+      for (const h of hosts) assert.doesNotMatch(h.output(), /engine connection error/);
+    } finally {
+      closeAll(editors);
+    }
+  });
+
+  test("an idle websocket survives past haproxy's client/server timeouts (timeout tunnel)", async () => {
+    // Same config with `timeout client`/`timeout server` cut to 1 s: only `timeout tunnel` (1h)
+    // can keep an upgraded connection open that long without traffic (Socket.IO pings every 25 s).
+    const short = await startHaproxy({ servers: hosts.map((h) => `127.0.0.1:${h.port}`), timeouts: { client: "1s", server: "1s" } });
+    const { socket, connected } = await connectSocket(short.url, `tmp-${randomUUID()}`, ["websocket"]);
+    try {
+      let disconnected = "";
+      socket.on("disconnect", (reason) => (disconnected = reason));
+      // Deliberately idle for three times the client timeout: nothing is expected to happen.
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(disconnected, "", "the idle websocket was closed");
+      assert.equal(socket.connected, true);
+      const ack = await emitAck(socket, "pull", { epoch: connected.epoch, version: 0 });
+      assert.equal(ack.ok, true);
+    } finally {
+      socket.close();
+      await short.stop();
+    }
+  });
+
+  test("failover: one host is killed during editing; its clients reconnect through haproxy to the other, catch up, resubmit; every acknowledged update is stored exactly once", async () => {
+    const tokens = [`tmp-${randomUUID()}`, `tmp-${randomUUID()}`];
+    const mixes: Mix[] = ["polling", "websocket", "upgrade"];
+    const editors: Editor[] = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => connectEditor(lb.url, tokens[i % 2]!, `f${i}`, mixes[i % 3]!)),
+    );
+    try {
+      const victim = hosts[0]!;
+      const onVictim = editors.filter((e) => victim.output().includes(`"socket":"${e.client.id}"`));
+      assert.ok(onVictim.length > 0, "some clients should be on the host to kill");
+      let stop = false;
+      let confirmed = 0;
+      let onProgress: (() => void) | undefined;
+      const streams = editors.map(async (ed) => {
+        while (!stop) {
+          await editOnce(ed, 30_000);
+          confirmed++;
+          onProgress?.();
+        }
+      });
+      const reach = (n: number): Promise<void> =>
+        confirmed >= n ? Promise.resolve() : new Promise((resolve) => (onProgress = () => confirmed >= n && resolve()));
+      await withTimeout(reach(60), 30_000, "60 confirmed updates before the kill");
+      await victim.kill();
+      const atKill = confirmed;
+      await withTimeout(reach(atKill + 80), 45_000, "80 more confirmed updates after the kill");
+      stop = true;
+      await withTimeout(Promise.all(streams), 45_000, "streams ending");
+      for (const token of tokens) await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
+      for (const ed of onVictim) {
+        assert.ok(ed.disconnects > 0, `${ed.name} was on the killed host`);
+        assert.equal(ed.client.status, "connected", `${ed.name} reconnected`);
+        assert.ok(hosts[1]!.output().includes(`"socket":"${ed.client.id}"`), `${ed.name} now on the surviving host`);
+      }
+    } finally {
+      closeAll(editors);
+      hosts[0] = await startHost(); // for any later test; haproxy's config still names the old port
+    }
+  });
+});
