@@ -7,16 +7,16 @@ RUN npm ci
 COPY server ./server
 COPY client ./client
 COPY cluster ./cluster
-RUN npx tsc -p .
+COPY scripts ./scripts
+# tsc, then the browser bundle (dist/web, served at / by the server)
+RUN npm run build
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
-COPY --from=build /app/dist/server ./dist/server
-COPY --from=build /app/dist/client ./dist/client
-COPY --from=build /app/dist/cluster ./dist/cluster
+COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8888
 # The primary forwards SIGTERM to its workers and exits after them (graceful shutdown).
