@@ -20,7 +20,7 @@ import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
 import { serveClusterMetrics } from "../server/metrics.js";
-import { isWorkerMessage } from "./protocol.js";
+import { isWorkerMessage, type PrimaryMessage } from "./protocol.js";
 
 /** A worker that dies sooner than this after its start counts as crashing (backoff before the next). */
 const YOUNG_DEATH_MS = 5000;
@@ -53,9 +53,12 @@ export async function runPrimary(config: Config): Promise<void> {
   // serialization keeps them a Buffer (JSON would not).
   cluster.setupPrimary({ serialization: "advanced" });
 
+  /** Workers not yet exited (cluster.workers loses a worker earlier: see "codespace:stopped"). */
+  const live = new Map<number, Worker>();
   const fork = (): Worker => {
     const w = cluster.fork();
     started.set(w.id, Date.now());
+    live.set(w.id, w);
     // Not ready yet: its sticky message handler is not installed, a connection handed over now
     // would be dropped and hang.
     setRoutable(w, false);
@@ -72,19 +75,28 @@ export async function runPrimary(config: Config): Promise<void> {
       failures = 0;
       setRoutable(worker, true);
       logger.info({ workerPid: worker.process.pid, workerId: worker.id }, "worker ready");
-    } else {
+    } else if (message.type === "codespace:draining") {
       setRoutable(worker, false);
       logger.info({ workerPid: worker.process.pid }, "worker draining");
+    } else if (message.type === "codespace:stopped" && cluster.workers?.[worker.id]) {
+      // Its server is closed. Take it out of sticky's routing altogether (sticky looks workers up in
+      // cluster.workers, for session ids too): later requests of its old sessions get a 400 from
+      // another worker and their clients reconnect, instead of being handed to a process about to
+      // exit (a connection handed over but never taken would stay open, its client hanging).
+      // IPC is ordered: when the worker reads the reply, every connection sent to it has arrived.
+      delete (cluster.workers as Record<number, Worker | undefined>)[worker.id];
+      if (worker.isConnected()) worker.send({ type: "codespace:unrouted" } satisfies PrimaryMessage, undefined, () => {});
     }
   });
 
   cluster.on("exit", (worker, code, signal) => {
+    live.delete(worker.id);
     const age = Date.now() - (started.get(worker.id) ?? 0);
     started.delete(worker.id);
     if (shuttingDown) {
       exitCodes.push(code);
       logger.info({ workerPid: worker.process.pid, code, signal }, "worker exited");
-      if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+      if (live.size === 0) finish();
       return;
     }
     failures = age < YOUNG_DEATH_MS ? failures + 1 : 0;
@@ -127,13 +139,13 @@ export async function runPrimary(config: Config): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     logger.info({ signal }, "shutting down");
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    const workers = [...live.values()];
     if (workers.length === 0) return finish();
     // Signal the processes directly: worker.kill() would first disconnect the IPC channel, which the
     // sticky balancer needs to hand over the draining workers' remaining requests.
     for (const w of workers) w.process.kill(signal);
     killTimer = setTimeout(() => {
-      const left = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+      const left = [...live.values()];
       logger.error({ timeoutMs: config.shutdownTimeoutMs, left: left.map((w) => w.process.pid) }, "shutdown timed out; killing workers");
       for (const w of left) w.process.kill("SIGKILL");
       exitCodes.push(1);

@@ -13,9 +13,24 @@ export interface DrainingMessage {
   type: "codespace:draining";
 }
 
-export type WorkerMessage = ReadyMessage | DrainingMessage;
+/**
+ * Worker -> primary: the last message before the worker exits. Its send callback says that every
+ * earlier IPC message (responses @socket.io/sticky relays for the primary's sockets) was written.
+ */
+export interface StoppedMessage {
+  type: "codespace:stopped";
+}
+
+export type WorkerMessage = ReadyMessage | DrainingMessage | StoppedMessage;
+
+/** Primary -> worker, answering "codespace:stopped": no connection will be sent to it any more. */
+export interface UnroutedMessage {
+  type: "codespace:unrouted";
+}
+
+export type PrimaryMessage = UnroutedMessage;
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   const type = (m as { type?: unknown } | null)?.type;
-  return type === "codespace:ready" || type === "codespace:draining";
+  return type === "codespace:ready" || type === "codespace:draining" || type === "codespace:stopped";
 }

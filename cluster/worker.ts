@@ -11,10 +11,38 @@
 import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createServer } from "../server/index.js";
-import type { WorkerMessage } from "./protocol.js";
+import type { PrimaryMessage, WorkerMessage } from "./protocol.js";
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message, undefined, {}, () => {});
+}
+
+/**
+ * The last step before exiting (bounded: 2 s): tells the primary to route nothing more here and
+ * waits for its answer, which arrives after every connection it handed over (those get answered
+ * here, e.g. 400 for a closed session); then waits until every IPC message queued so far is written
+ * (requests whose body came over IPC are answered over IPC, sticky's FakeSocket: exiting before those
+ * messages leave would leave the primary's client connections open, their clients hanging).
+ */
+function leaveCluster(): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || !process.send) return resolve();
+    const timer = setTimeout(done, 2000);
+    function done(): void {
+      clearTimeout(timer);
+      process.off("message", onMessage);
+      resolve();
+    }
+    function onMessage(m: unknown): void {
+      if ((m as PrimaryMessage | null)?.type !== "codespace:unrouted") return;
+      setImmediate(() => {
+        if (!process.connected) return done();
+        process.send!({ type: "codespace:stopped" } satisfies WorkerMessage, undefined, {}, done);
+      });
+    }
+    process.on("message", onMessage);
+    process.send({ type: "codespace:stopped" } satisfies WorkerMessage, undefined, {}, () => {});
+  });
 }
 
 export async function runWorker(config: Config): Promise<void> {
@@ -38,7 +66,8 @@ export async function runWorker(config: Config): Promise<void> {
     }, config.shutdownTimeoutMs);
     timer.unref();
     server.close().then(
-      () => {
+      async () => {
+        await leaveCluster();
         server.logger.info({ workerPid: process.pid }, "worker stopped");
         process.exit(0);
       },

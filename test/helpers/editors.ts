@@ -82,7 +82,12 @@ export async function editOnce(ed: Editor, timeoutMs = 30_000): Promise<void> {
   const marker = `[${ed.name}.${ed.applied.length}]`;
   ed.applied.push(marker);
   ed.client.applyLocal([{ from: ed.client.text.length, to: ed.client.text.length, insert: marker }]);
-  await withTimeout(ed.client.whenSynced(), timeoutMs, `editor ${ed.name} confirming ${marker}`);
+  await withTimeout(ed.client.whenSynced(), timeoutMs, `editor ${ed.name} confirming ${marker}`).catch((err: Error) => {
+    const c = ed.client;
+    err.message += ` (${ed.mix}; status ${c.status}, socket ${c.socket.connected ? "connected" : "not connected"}, ` +
+      `pending ${c.pending}, version ${c.version}, disconnects ${ed.disconnects}, connect errors ${JSON.stringify(ed.connectErrors.slice(-3))})`;
+    throw err;
+  });
   ed.confirmed.push(marker);
 }
 
