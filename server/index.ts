@@ -6,8 +6,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-adapter";
-import { Redis } from "ioredis";
 import { authMiddleware, TokenChecker } from "./auth.js";
 import { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
@@ -21,6 +19,7 @@ import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
+import { connectRedisAdapter } from "./redis-adapter.js";
 
 export interface CodespaceServer {
   io: Server;
@@ -60,16 +59,6 @@ function corsOption(origins: readonly string[]) {
   return { origin: origins.includes("*") ? true : [...origins], credentials: true };
 }
 
-async function redisAdapterClients(url: string): Promise<{ pub: Redis; sub: Redis }> {
-  const options = { retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000), maxRetriesPerRequest: null };
-  const pub = new Redis(url, options);
-  const sub = pub.duplicate();
-  pub.on("error", () => {});
-  sub.on("error", () => {});
-  await Promise.all([pub, sub].map((c) => (c.status === "ready" ? undefined : new Promise((r) => c.once("ready", r)))));
-  return { pub, sub };
-}
-
 /** Builds and starts a server listening on config.port/config.host. */
 export async function createServer(config: Config, options: CreateServerOptions = {}): Promise<CodespaceServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -79,17 +68,17 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const store: CodeStore = config.redisUrl
     ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
     : new MemoryStore({ historyLength: config.historyLength });
-  const adapterClients = config.redisUrl ? await redisAdapterClients(config.redisUrl) : undefined;
+  const redisAdapter = config.redisUrl ? await connectRedisAdapter(config.redisUrl) : undefined;
 
   const isReady = () =>
-    !shuttingDown && store.isReady() && (!adapterClients || (adapterClients.pub.status === "ready" && adapterClients.sub.status === "ready"));
+    !shuttingDown && store.isReady() && (!redisAdapter || redisAdapter.isReady());
 
   const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metrics.handler }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,
     cors: corsOption(config.corsOrigins),
-    adapter: adapterClients ? createAdapter(adapterClients.pub, adapterClients.sub) : undefined,
+    adapter: redisAdapter?.adapter,
     // New sessions are refused (403) once shutdown began, so clients reconnect to another process.
     allowRequest: (_req, cb) => cb(shuttingDown ? "shutting down" : null, !shuttingDown),
   });
@@ -132,7 +121,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
       await store.close();
-      if (adapterClients) await Promise.all([adapterClients.pub.quit(), adapterClients.sub.quit()]).catch(() => {});
+      await redisAdapter?.close();
     })());
 
   return { io, httpServer, port, logger, registry, metrics, rateLimiter, isReady, close };

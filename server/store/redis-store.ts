@@ -22,6 +22,7 @@ import {
   type Snapshot,
 } from "./code-store.js";
 import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
+import { connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
 
 export interface RedisStoreOptions {
   /** redis://[user:pass@]host:port[/db] */
@@ -48,11 +49,6 @@ interface ScriptedRedis extends Redis {
 
 /** Keyspace events the store needs: K keyspace channel, g generic (del), x expired. */
 const NEEDED_FLAGS = ["K", "g", "x"];
-
-/** Reconnect delay, ms: 50, 100, 200, ... capped at 2 s; never gives up. */
-function retryStrategy(times: number): number {
-  return Math.min(50 * 2 ** Math.min(times - 1, 6), 2000);
-}
 
 /** Escapes Redis glob metacharacters (`* ? [ ] \`) in a PSUBSCRIBE pattern. */
 function escapeGlob(s: string): string {
@@ -199,7 +195,7 @@ export class RedisStore implements CodeStore {
     if (this.closed) return;
     this.closed = true;
     this.signalClosed(new StoreUnavailableError("the store was closed"));
-    await Promise.all([quit(this.cmd), quit(this.sub)]);
+    await Promise.all([quitConnection(this.cmd), quitConnection(this.sub)]);
   }
 
   private key(codespace: string): string {
@@ -246,36 +242,6 @@ export class RedisStore implements CodeStore {
         // A failing listener must not stop the others.
       }
     }
-  }
-}
-
-/** Resolves at the connection's first 'ready', riding over failed attempts (ioredis keeps retrying). */
-function connectUntilReady(conn: Redis): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onReady = (): void => {
-      conn.off("end", onEnd);
-      resolve();
-    };
-    const onEnd = (): void => {
-      conn.off("ready", onReady);
-      reject(new StoreUnavailableError("the Redis connection was closed before it became ready"));
-    };
-    conn.once("ready", onReady);
-    conn.once("end", onEnd);
-    conn.connect().catch(() => {});
-  });
-}
-
-async function quit(conn: Redis): Promise<void> {
-  if (conn.status === "end") return;
-  if (conn.status !== "ready") {
-    conn.disconnect();
-    return;
-  }
-  try {
-    await conn.quit();
-  } catch {
-    conn.disconnect();
   }
 }
 
