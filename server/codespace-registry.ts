@@ -17,7 +17,10 @@ export class CodespaceRegistry {
   constructor(
     private readonly store: CodeStore,
     private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
+    /** Sends a commit's updates to this process's sockets of the codespace. */
     private readonly broadcast: (codespace: string, updates: AcceptedUpdate[]) => void,
+    /** Counts updates this process committed (metrics). */
+    private readonly onStored?: (count: number) => void,
   ) {}
 
   /** Number of codespaces held by this process. */
@@ -36,7 +39,8 @@ export class CodespaceRegistry {
           historyLength: c.historyLength,
           maxDocLength: c.maxDocLength,
           ttlSeconds: isTemporary(id) ? c.tmpCodespaceExpireUpdate : c.codespaceExpireUpdate,
-          onAccepted: (updates) => this.broadcast(id, updates),
+          onCommitted: (updates) => this.broadcast(id, updates),
+          onStored: this.onStored,
         }),
       };
       this.open.set(id, held);
@@ -52,7 +56,10 @@ export class CodespaceRegistry {
     held.refs--;
     if (held.refs > 0) return;
     void held.codespace.idle().then(() => {
-      if (held.refs === 0 && this.open.get(id) === held) this.open.delete(id);
+      if (held.refs === 0 && this.open.get(id) === held) {
+        this.open.delete(id);
+        void held.codespace.dispose().catch(() => {});
+      }
     });
   }
 

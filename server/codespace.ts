@@ -3,9 +3,12 @@
  * rounds; every round validates, rebases and deduplicates its batches against the cached document
  * (a Draft) and commits them all with ONE compare-and-set through the store. When another process
  * committed first, the cache catches up from the history the store returns and the round is redone.
- * Broadcasts leave only after their commit; acks only after their broadcasts.
+ *
+ * Broadcasts come from the store's commit feed, not from the committing call: every process hosting
+ * the codespace receives every commit (its own included) in the order the store executed them,
+ * keeps its cache current with it (so conflicts stay rare) and broadcasts it to its local sockets.
  */
-import type { CodeStore, Snapshot } from "./store/code-store.js";
+import type { CodeStore, CommittedUpdates, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValuePayload, VersionedUpdate, WireChange, WireUpdate } from "./protocol/events.js";
 import { DocCache, insertsAreAscii } from "./document/doc-cache.js";
@@ -26,8 +29,10 @@ export interface CodespaceOptions {
   maxDocLength: number;
   /** TTL set at creation and on every commit, seconds. */
   ttlSeconds: number;
-  /** Called after each successful commit with its updates in version order. */
-  onAccepted(updates: AcceptedUpdate[]): void;
+  /** Called for every commit of the feed (any process's), its updates in version order: broadcast them. */
+  onCommitted(updates: AcceptedUpdate[]): void;
+  /** Called after this process committed `count` updates (metrics). */
+  onStored?(count: number): void;
 }
 
 /** Result of `pull`: updates after the asked version, or a snapshot. */
@@ -49,6 +54,9 @@ export class Codespace {
   private cache: DocCache | null = null;
   private queue: Pending[] = [];
   private draining: Promise<void> | null = null;
+  private watching: Promise<void> | null = null;
+  /** Base version of this process's commit in flight: its feed message is applied by the round itself. */
+  private inFlightBase = -1;
 
   constructor(
     readonly id: string,
@@ -56,9 +64,40 @@ export class Codespace {
     private readonly options: CodespaceOptions,
   ) {}
 
-  /** Opens (or creates) the codespace in the store and returns its current state. @throws StoreUnavailableError */
+  /**
+   * Opens (or creates) the codespace in the store and returns its current state, after subscribing to
+   * its commit feed (so no commit after the snapshot can be missed). @throws StoreUnavailableError
+   */
   async open(): Promise<Snapshot> {
+    this.watching ??= this.store.watch(this.id, (commit) => this.receive(commit)).catch((err: unknown) => {
+      this.watching = null;
+      throw err;
+    });
+    await this.watching;
     return this.store.open(this.id, this.options.ttlSeconds);
+  }
+
+  /** Stops the commit feed (the registry dropped this codespace). */
+  async dispose(): Promise<void> {
+    this.watching = null;
+    this.cache = null;
+    await this.store.unwatch(this.id);
+  }
+
+  /** A commit from the feed: keep the cache current, then broadcast to this process's sockets. */
+  private receive(commit: CommittedUpdates): void {
+    const cache = this.cache;
+    if (cache && commit.epoch !== cache.epoch) this.cache = null;
+    else if (cache && commit.baseVersion !== this.inFlightBase) {
+      try {
+        cache.catchUp(commit.baseVersion, commit.updates); // a gap (false) is closed by the next conflict
+      } catch {
+        this.cache = null;
+      }
+    }
+    this.options.onCommitted(
+      commit.updates.map((u, i) => ({ version: commit.baseVersion + i + 1, clientID: u.clientID, sender: u.sender, changes: u.changes })),
+    );
   }
 
   /**
@@ -126,10 +165,11 @@ export class Codespace {
     }
     const maxVersion = Math.max(...round.map((p) => p.batch.version));
     if (maxVersion > cache.version) {
-      const res = await this.store.history(this.id, cache.epoch, cache.version);
+      const from = cache.version;
+      const res = await this.store.history(this.id, cache.epoch, from);
       if (res.status === "epoch") return cache; // the commit reports it
       if (res.status === "snapshot") cache = this.cache = new DocCache(res.snapshot, this.options.historyLength);
-      else this.catchUp(cache, res.updates);
+      else this.catchUp(cache, from, res.updates);
     }
     const minVersion = Math.min(...round.map((p) => p.batch.version));
     if (minVersion < cache.oldestVersion) {
@@ -140,9 +180,9 @@ export class Codespace {
   }
 
   /** Applies updates other processes committed; an inconsistent cache is dropped and reloaded. */
-  private catchUp(cache: DocCache, updates: readonly WireUpdate[]): void {
+  private catchUp(cache: DocCache, base: number, updates: readonly WireUpdate[]): void {
     try {
-      cache.catchUp(updates);
+      if (!cache.catchUp(base, updates)) throw new RangeError("gap");
     } catch {
       this.cache = null;
       throw new StoreUnavailableError("the cached codespace was inconsistent with the store; resend");
@@ -161,28 +201,31 @@ export class Codespace {
         }
       });
       if (draft.entries.length > 0) {
+        const base = cache.version;
+        this.inFlightBase = base;
         const res = await this.store.commit(this.id, {
           epoch: cache.epoch,
-          baseVersion: cache.version,
+          baseVersion: base,
           code: () => draft.doc.toString(),
           length: draft.doc.length,
           ascii: cache.ascii && draft.entries.every((e) => insertsAreAscii(e.wire)),
           updates: draft.entries.map((e) => ({ clientID: e.clientID, changes: e.wire })),
+          senders: draft.entries.map((e) => e.sender),
           ttlSeconds: this.options.ttlSeconds,
-        });
+        }).finally(() => (this.inFlightBase = -1));
         if (res.status === "epoch") {
           this.cache = null;
           throw new InvalidVersionError("the codespace expired or was recreated; reload it");
         }
         if (res.status === "conflict") {
-          this.catchUpAfterConflict(cache, res);
+          if ("snapshot" in res) this.cache = new DocCache(res.snapshot, this.options.historyLength);
+          else this.catchUp(cache, base, res.updates);
           continue;
         }
-        const base = cache.version;
-        cache.append(draft.entries, draft.doc);
-        this.options.onAccepted(
-          draft.entries.map((e, i) => ({ version: base + i + 1, clientID: e.clientID, sender: e.sender, changes: e.wire })),
-        );
+        // the feed skipped this commit (inFlightBase), so the cache is still at `base`
+        if (cache.version === base) cache.append(draft.entries, draft.doc);
+        else if (this.cache === cache) this.cache = null; // cannot happen; never keep a doubtful cache
+        this.options.onStored?.(draft.entries.length);
       }
       round.forEach((p, i) => {
         const o = outcomes[i]!;
@@ -192,10 +235,5 @@ export class Codespace {
       return;
     }
     throw new StoreUnavailableError("too much contention on this codespace; nothing was applied, resend");
-  }
-
-  private catchUpAfterConflict(cache: DocCache, res: { version: number } & ({ updates: WireUpdate[] } | { snapshot: Snapshot })): void {
-    if ("snapshot" in res) this.cache = new DocCache(res.snapshot, this.options.historyLength);
-    else this.catchUp(cache, res.updates);
   }
 }

@@ -88,10 +88,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   );
   const nsp = io.of(NAMESPACE) as CodespaceNamespace;
   const broadcast = broadcaster(nsp);
-  const registry = new CodespaceRegistry(store, config, (codespace, updates) => {
-    metrics.updatesAccepted.inc(updates.length);
-    broadcast(codespace, updates);
-  });
+  const registry = new CodespaceRegistry(store, config, broadcast, (count) => metrics.updatesAccepted.inc(count));
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
   nsp.use(authMiddleware(new TokenChecker(config, logger, { metrics }), logger));
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));

@@ -83,10 +83,13 @@ function requireEdit(socket: CodespaceSocket): void {
   if (socket.data.mode !== "edit") throw new ForbiddenError();
 }
 
-/** Sends accepted updates to everyone in the codespace (every instance, through the adapter). */
+/**
+ * Sends committed updates to this instance's sockets of the codespace. Local only: every instance
+ * receives every commit from the store's commit feed, in commit order, and sends it to its own.
+ */
 export function broadcaster(nsp: CodespaceNamespace) {
   return (codespace: string, updates: AcceptedUpdate[]): void => {
-    const room = nsp.to(roomOf(codespace));
+    const room = nsp.local.to(roomOf(codespace));
     for (const u of updates) room.emit("insert_value", u);
   };
 }

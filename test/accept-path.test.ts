@@ -75,7 +75,7 @@ test("random concurrent edits with lost acks and resends converge, nothing doubl
         historyLength: 1000,
         maxDocLength: 100_000,
         ttlSeconds: 60,
-        onAccepted: (us) => {
+        onCommitted: (us) => {
           accepted.push(...us);
           for (const p of peers) p.inbox.push(...us);
         },
@@ -133,7 +133,7 @@ test("random concurrent edits with lost acks and resends converge, nothing doubl
 
 test("a later update sent alone at an old version while the first is unconfirmed is refused, not dropped", async () => {
   const store = new MemoryStore({ historyLength: 100 });
-  const cs = new Codespace("tmp-rule", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onAccepted: () => {} });
+  const cs = new Codespace("tmp-rule", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: () => {} });
   const { epoch } = await cs.open();
   const first = { clientID: "a", changes: [{ from: 0, to: 0, insert: "one " }] };
   const second = { clientID: "a", changes: [{ from: 0, to: 0, insert: "two " }] };
@@ -150,7 +150,7 @@ test("a later update sent alone at an old version while the first is unconfirmed
 
 test("an own update that rebasing made empty may be left out of a later batch (the client dropped the no-op)", async () => {
   const store = new MemoryStore({ historyLength: 100 });
-  const cs = new Codespace("tmp-noop", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onAccepted: () => {} });
+  const cs = new Codespace("tmp-noop", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: () => {} });
   const { epoch } = await cs.open();
   await cs.submit({ epoch, version: 0, updates: [{ clientID: "x", changes: [{ from: 0, to: 0, insert: "abc" }] }] }, "sx");
   await cs.submit({ epoch, version: 1, updates: [{ clientID: "b", changes: [{ from: 0, to: 3, insert: "" }] }] }, "sb");
@@ -170,7 +170,7 @@ test("an own update that rebasing made empty may be left out of a later batch (t
 
 test("an edit to a codespace that expired is refused and does not recreate it", async () => {
   const store = new MemoryStore({ historyLength: 100 });
-  const cs = new Codespace("tmp-gone", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onAccepted: () => {} });
+  const cs = new Codespace("tmp-gone", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: () => {} });
   const { epoch } = await cs.open();
   const update = { clientID: "a", changes: [{ from: 0, to: 0, insert: "hi" }] };
   assert.equal(await cs.submit({ epoch, version: 0, updates: [update] }, "s"), 1);

@@ -77,18 +77,22 @@ export class DocCache {
   }
 
   /**
-   * Applies updates another process accepted after `version`, in order.
+   * Applies committed updates for versions `base + 1 .. base + updates.length`, skipping those the
+   * cache already holds (the commit feed and a conflict reply can bring the same ones).
+   * @returns false when they start after `version` (a gap: nothing applied)
    * @throws RangeError when an update does not fit the document (the caller then reloads)
    */
-  catchUp(updates: readonly WireUpdate[]): void {
+  catchUp(base: number, updates: readonly WireUpdate[]): boolean {
+    if (base > this.version) return false;
     let doc = this.doc;
     const entries: Entry[] = [];
-    for (const u of updates) {
+    for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
       doc = changes.apply(doc);
       entries.push({ clientID: u.clientID, changes, wire: toWireChanges(changes) });
     }
     this.append(entries, doc);
+    return true;
   }
 
   /**
@@ -98,7 +102,7 @@ export class DocCache {
    */
   extendBack(from: number, updates: readonly WireUpdate[]): void {
     const missing = this.oldestVersion - from;
-    if (missing <= 0) return;
+    if (missing <= 0 || missing > updates.length) return;
     let lengthAfter = this.lengthAt(this.oldestVersion);
     const older: Entry[] = new Array(missing);
     for (let i = missing - 1; i >= 0; i--) {

@@ -34,6 +34,8 @@ export interface CommitRequest {
   length?: number;
   /** Updates in order; update i becomes version `baseVersion + i + 1`. */
   updates: readonly WireUpdate[];
+  /** Socket id of each update's submitter, for the commit feed (default ""). */
+  senders?: readonly string[];
   /** TTL to set on the codespace, seconds. */
   ttlSeconds: number;
 }
@@ -62,6 +64,19 @@ export type HistoryResult =
   | { status: "snapshot"; snapshot: Snapshot }
   | { status: "epoch"; epoch: string | null };
 
+/**
+ * One successful commit, as every watching process receives it: the updates that became versions
+ * `baseVersion + 1 ..`, with their submitters' socket ids.
+ */
+export interface CommittedUpdates {
+  epoch: string;
+  baseVersion: number;
+  updates: (WireUpdate & { sender: string })[];
+}
+
+/** Receives the commits of one codespace, in commit order. */
+export type CommitListener = (commit: CommittedUpdates) => void;
+
 /** Called with the codespace id when its stored state expires or is deleted. */
 export type ExpiredListener = (codespace: string) => void;
 
@@ -83,6 +98,16 @@ export interface CodeStore {
   commit(codespace: string, req: CommitRequest): Promise<CommitResult>;
   /** Updates after `version` (at most the configured history length back). @throws StoreUnavailableError */
   history(codespace: string, epoch: string, version: number): Promise<HistoryResult>;
+  /**
+   * The commit feed: delivers every later successful commit of `codespace`, by any process, to
+   * `listener`, in commit order (RedisStore: PUBLISHed by the commit script itself, so the order is
+   * Redis's execution order). Resolves once subscribed. One listener per codespace per store.
+   * Messages can be lost while the connection is down; the version numbers reveal the gap.
+   * @throws StoreUnavailableError
+   */
+  watch(codespace: string, listener: CommitListener): Promise<void>;
+  /** Stops the commit feed of `codespace`. */
+  unwatch(codespace: string): Promise<void>;
   /** Registers a listener for expiry and deletion of any codespace. */
   onExpired(listener: ExpiredListener): void;
   /** True while the store can serve requests (for `/readyz`). */

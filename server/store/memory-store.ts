@@ -8,6 +8,7 @@ import type { WireUpdate } from "../protocol/events.js";
 import {
   codeOf,
   type CodeStore,
+  type CommitListener,
   type CommitRequest,
   type CommitResult,
   type ExpiredListener,
@@ -36,6 +37,7 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements CodeStore {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners: ExpiredListener[] = [];
+  private readonly watchers = new Map<string, CommitListener>();
   private readonly historyLength: number;
   private closed = false;
 
@@ -52,6 +54,16 @@ export class MemoryStore implements CodeStore {
       this.arm(codespace, entry, ttlSeconds);
     }
     return { epoch: entry.epoch, version: entry.version, code: entry.code };
+  }
+
+  /** See CodeStore.watch: the listener is called synchronously inside a successful commit. */
+  async watch(codespace: string, listener: CommitListener): Promise<void> {
+    this.watchers.set(codespace, listener);
+  }
+
+  /** See CodeStore.unwatch. */
+  async unwatch(codespace: string): Promise<void> {
+    this.watchers.delete(codespace);
   }
 
   /** See CodeStore.load. */
@@ -78,6 +90,11 @@ export class MemoryStore implements CodeStore {
       entry.history.splice(0, entry.history.length - this.historyLength);
     }
     this.arm(codespace, entry, req.ttlSeconds);
+    this.watchers.get(codespace)?.({
+      epoch: entry.epoch,
+      baseVersion: req.baseVersion,
+      updates: req.updates.map((u, i) => ({ ...copyUpdate(u), sender: req.senders?.[i] ?? "" })),
+    });
     return { status: "ok", version: entry.version };
   }
 

@@ -38,7 +38,9 @@ return {code, version, epoch}
  * KEYS[1] codespace key.
  * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] mode, ARGV[4] new code (mode "set") or the expected
  * length of the new code in bytes (mode "apply"), ARGV[5] TTL seconds, ARGV[6] historyLength,
- * ARGV[7] n = number of updates, ARGV[8..7+n] update JSONs (update i produces version base+i).
+ * ARGV[7] n = number of updates, ARGV[8..7+n] update JSONs (update i produces version base+i),
+ * ARGV[8+n] commit-feed channel, ARGV[9+n] commit-feed message: PUBLISHed on success, inside the
+ * script, so every subscriber sees the commits of a codespace in the order Redis executed them.
  * Mode "apply" (the caller guarantees an ASCII text and ASCII inserts, so positions are byte
  * offsets): the script applies the updates' changes to the stored `code` itself, sparing the
  * client from sending the whole text; if the result's length is not the expected one it writes
@@ -89,6 +91,7 @@ if stored == base then
     redis.call('HDEL', key, 'h:' .. v)
   end
   redis.call('EXPIRE', key, ARGV[5])
+  redis.call('PUBLISH', ARGV[8 + n], ARGV[9 + n])
   return {'ok', newv}
 end
 local function snapshot()

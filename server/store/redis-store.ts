@@ -15,6 +15,8 @@ import type { WireUpdate } from "../protocol/events.js";
 import {
   codeOf,
   type CodeStore,
+  type CommitListener,
+  type CommittedUpdates,
   type CommitRequest,
   type CommitResult,
   type ExpiredListener,
@@ -47,6 +49,9 @@ interface ScriptedRedis extends Redis {
   codespaceHistory(key: string, epoch: string, version: number): Promise<Reply>;
 }
 
+/** Prefix of the commit-feed channels (`${FEED_PREFIX}${key}`). */
+const FEED_PREFIX = "codespace-feed:";
+
 /** Keyspace events the store needs: K keyspace channel, g generic (del), x expired. */
 const NEEDED_FLAGS = ["K", "g", "x"];
 
@@ -59,6 +64,7 @@ export class RedisStore implements CodeStore {
   private readonly cmd: ScriptedRedis;
   private readonly sub: Redis;
   private readonly listeners: ExpiredListener[] = [];
+  private readonly watchers = new Map<string, CommitListener>();
   private readonly keyPrefix: string;
   private readonly historyLength: number;
   private readonly logger?: RedisStoreOptions["logger"];
@@ -94,6 +100,16 @@ export class RedisStore implements CodeStore {
     this.cmd.defineCommand("codespaceHistory", { numberOfKeys: 1, lua: HISTORY_SCRIPT });
     const db = this.cmd.options.db ?? 0;
     this.channelPrefix = `__keyspace@${db}__:`;
+    this.sub.on("message", (channel: string, message: string) => {
+      if (!channel.startsWith(FEED_PREFIX)) return;
+      const listener = this.watchers.get(channel.slice(FEED_PREFIX.length + this.keyPrefix.length));
+      if (!listener) return;
+      try {
+        listener(JSON.parse(message) as CommittedUpdates);
+      } catch (err) {
+        this.logger?.warn({ err: (err as Error).message, channel }, "commit feed listener failed");
+      }
+    });
     this.sub.on("pmessage", (_pattern: string, channel: string, event: string) => {
       if (event !== "expired" && event !== "del") return;
       this.fire(channel.slice(this.channelPrefix.length + this.keyPrefix.length));
@@ -124,6 +140,31 @@ export class RedisStore implements CodeStore {
     return { code: String(r[0]), version: Number(r[1]), epoch: String(r[2]) };
   }
 
+  /** See CodeStore.watch: SUBSCRIBE on the subscriber connection (resubscribed after reconnects). */
+  async watch(codespace: string, listener: CommitListener): Promise<void> {
+    if (this.closed || this.sub.status !== "ready") {
+      throw new StoreUnavailableError(`the code store is unavailable (redis ${this.sub.status})`);
+    }
+    this.watchers.set(codespace, listener);
+    try {
+      await this.sub.subscribe(this.feedChannel(codespace));
+    } catch (err) {
+      this.watchers.delete(codespace);
+      throw new StoreUnavailableError(`could not subscribe to the commit feed: ${(err as Error).message}`);
+    }
+  }
+
+  /** See CodeStore.unwatch. */
+  async unwatch(codespace: string): Promise<void> {
+    this.watchers.delete(codespace);
+    if (this.sub.status === "ready") await this.sub.unsubscribe(this.feedChannel(codespace)).catch(() => {});
+  }
+
+  /** Channel of a codespace's commit feed. */
+  private feedChannel(codespace: string): string {
+    return FEED_PREFIX + this.key(codespace);
+  }
+
   /** See CodeStore.load: one HMGET (atomic), never creates. @throws StoreUnavailableError */
   async load(codespace: string): Promise<Snapshot | null> {
     const [code, version, epoch] = await this.call(() => this.cmd.hmget(this.key(codespace), "code", "version", "epoch"));
@@ -134,6 +175,11 @@ export class RedisStore implements CodeStore {
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const updates = req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes }));
+    const feed: CommittedUpdates = {
+      epoch: req.epoch,
+      baseVersion: req.baseVersion,
+      updates: req.updates.map((u, i) => ({ clientID: u.clientID, changes: u.changes, sender: req.senders?.[i] ?? "" })),
+    };
     const run = (mode: "set" | "apply") =>
       this.call(() =>
         this.cmd.codespaceCommit(
@@ -146,6 +192,8 @@ export class RedisStore implements CodeStore {
           this.historyLength,
           updates.length,
           ...updates,
+          this.feedChannel(codespace),
+          JSON.stringify(feed),
         ),
       );
     let r = await run(req.ascii && req.length !== undefined ? "apply" : "set");
