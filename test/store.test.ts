@@ -7,7 +7,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { CodeStore, CommitResult } from "../server/store/code-store.js";
+import type { CodeStore, CommitResult, CommittedUpdates } from "../server/store/code-store.js";
 import type { WireUpdate } from "../server/protocol/events.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { RedisStore } from "../server/store/redis-store.js";
@@ -84,6 +84,39 @@ function sharedSuite(name: string, withRaw: boolean, make: () => Promise<Harness
       assert.match(a.epoch, /^[0-9a-f-]{36}$/);
       assert.deepEqual(await h.store.open(cs, 60), a);
       assert.equal(h.store.isReady(), true);
+    });
+
+    test("the commit feed delivers every commit, in order, with senders, until unwatch", async () => {
+      const cs = randomUUID();
+      const { epoch } = await h.store.open(cs, 60);
+      const got: CommittedUpdates[] = [];
+      let arrived: () => void = () => {};
+      await h.store.watch(cs, (c) => {
+        got.push(c);
+        arrived();
+      });
+      const u = (t: string) => ({ clientID: "a", changes: [{ from: 0, to: 0, insert: t }] });
+      const twoArrived = new Promise<void>((r) => (arrived = () => got.length === 2 && r()));
+      await h.store.commit(cs, { epoch, baseVersion: 0, code: "x", updates: [u("x")], senders: ["s1"], ttlSeconds: 60 });
+      await h.store.commit(cs, { epoch, baseVersion: 1, code: "yzx", updates: [u("z"), u("y")], senders: ["s2", "s3"], ttlSeconds: 60 });
+      await h.store.commit(cs, { epoch, baseVersion: 1, code: "lost", updates: [u("q")], ttlSeconds: 60 }); // conflict: not published
+      await twoArrived;
+      assert.deepEqual(got, [
+        { epoch, baseVersion: 0, updates: [{ ...u("x"), sender: "s1" }] },
+        { epoch, baseVersion: 1, updates: [{ ...u("z"), sender: "s2" }, { ...u("y"), sender: "s3" }] },
+      ]);
+      await h.store.unwatch(cs);
+      // after unwatch nothing more arrives: a later watcher on another codespace proves the feed moved on
+      const other = randomUUID();
+      const o = await h.store.open(other, 60);
+      let otherSeen: () => void = () => {};
+      const otherArrived = new Promise<void>((r) => (otherSeen = r));
+      await h.store.watch(other, () => otherSeen());
+      await h.store.commit(cs, { epoch, baseVersion: 3, code: "w", updates: [u("w")], ttlSeconds: 60 });
+      await h.store.commit(other, { epoch: o.epoch, baseVersion: 0, code: "o", updates: [u("o")], ttlSeconds: 60 });
+      await otherArrived;
+      assert.equal(got.length, 2);
+      await h.store.unwatch(other);
     });
 
     test("load returns the state without creating anything", async () => {
