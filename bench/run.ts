@@ -4,7 +4,8 @@
  * `npm run bench:profile` (room-of-10 load with `node --cpu-prof` on the server processes).
  *
  * Options: --smoke, --profile, --out <file.json>, --md <file.md> (default docs/benchmarks.md for the
- * full run, none otherwise), --targets a,b,c,d, --no-idle, --no-trace.
+ * full run, none otherwise), --targets a,b,c,d, --no-idle, --no-trace, --render (measure nothing:
+ * rewrite docs/benchmarks.md from bench/results/latest.json and bench/notes.md).
  * Every server runs in its own child process; the load comes from another one (bench/load/loadgen.ts).
  */
 import { execFileSync, fork } from "node:child_process";
@@ -301,7 +302,16 @@ function arg(name: string): string | undefined {
 
 // ---- main ---------------------------------------------------------------------------------------
 
+/** Rewrites the report from the last full results and the current notes (after editing the notes). */
+function renderOnly(): void {
+  const results = JSON.parse(readFileSync(join(REPO_ROOT, "bench", "results", "latest.json"), "utf8")) as BenchResults;
+  const notes = readFileSync(join(REPO_ROOT, "bench", "notes.md"), "utf8");
+  writeFileSync(join(REPO_ROOT, "docs", "benchmarks.md"), renderMarkdown(results, notes));
+  log("wrote docs/benchmarks.md");
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes("--render")) return renderOnly();
   const started = Date.now();
   const smoke = process.argv.includes("--smoke");
   const profile = process.argv.includes("--profile");
