@@ -9,15 +9,15 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
 import { AuthCache } from "../server/auth-cache.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
 import { startServerProcess } from "./helpers/server-process.js";
 import { connectSocket, expectConnectError } from "./helpers/socket.js";
 
-type Srv = Awaited<ReturnType<typeof createServer>>;
+type Srv = CodespaceServer;
 
 let redis: RedisServerHandle;
 let stub: StubApi;
@@ -45,10 +45,8 @@ async function metric(srv: Srv, name: string, labels: Record<string, string>): P
   return v?.value ?? 0;
 }
 
-function server(extra: Record<string, string> = {}): Promise<Srv> {
-  return createServer(
-    loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", REDIS_URL: redis.url, API_BASE_URL: stub.baseUrl, API_TIMEOUT_MS: "5000", ...extra }),
-  );
+async function server(extra: Record<string, string> = {}): Promise<Srv> {
+  return (await startInProcessServer({ REDIS_URL: redis.url, API_BASE_URL: stub.baseUrl, API_TIMEOUT_MS: "5000", ...extra })).server;
 }
 
 describe("client gone during the token check", () => {

@@ -10,19 +10,9 @@ import { canonicalChanges, changesFromWire, changesToWire, isCanonical, updatesF
 import { UpdateBuffer } from "../client/update-buffer.js";
 import { compactUnconfirmed, createCollabState } from "../client/collab-state.js";
 import type { WireChange } from "../server/protocol/events.js";
+import { applyWire } from "./helpers/wire.js";
 
 const doc = (s: string) => createCollabState(s, 0).doc;
-
-/** Applies wire changes (positions against the doc before the update) to a plain string. */
-function applyWire(s: string, changes: WireChange[]): string {
-  let out = "";
-  let pos = 0;
-  for (const c of changes) {
-    out += s.slice(pos, c.from) + c.insert;
-    pos = c.to;
-  }
-  return out + s.slice(pos);
-}
 
 test("wire -> ChangeSet -> wire round trip keeps \\r\\n, emoji and several changes", () => {
   const base = "a\r\nb😀c\r\n\r\nend";

@@ -7,19 +7,18 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
 import { CodespaceClient, CodespaceClientError, type CodespaceClientEvents } from "../client/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 
-type Srv = Awaited<ReturnType<typeof createServer>>;
+type Srv = CodespaceServer;
 
 let srv: Srv;
 let url: string;
 const clients: CodespaceClient[] = [];
 
 before(async () => {
-  srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error" }));
-  url = `http://127.0.0.1:${srv.port}`;
+  ({ server: srv, url } = await startInProcessServer({ LOG_LEVEL: "error" }));
 });
 
 after(async () => {

@@ -17,7 +17,7 @@ import {
   closeAll,
   connectEditor,
   editAll,
-  editOnce,
+  streamEdits,
   upgradedOrNow,
   waitForOutput,
   withTimeout,
@@ -125,19 +125,8 @@ describe("cluster", () => {
       // The victim: the worker serving the first editor (so some of these clients are on it).
       const victim = pidServing(editors[0]!.client.id);
       assert.ok(workerPids().includes(victim), `socket ${editors[0]!.client.id} is on pid ${victim}, not a worker`);
-      let stop = false;
-      let confirmed = 0;
-      let onProgress: (() => void) | undefined;
-      const streams = editors.map(async (ed) => {
-        while (!stop) {
-          await editOnce(ed, 30_000);
-          confirmed++;
-          onProgress?.();
-        }
-      });
-      const reach = (n: number): Promise<void> =>
-        confirmed >= n ? Promise.resolve() : new Promise((resolve) => (onProgress = () => confirmed >= n && resolve()));
-      await withTimeout(reach(60), 30_000, "60 confirmed updates before the SIGTERM");
+      const edits = streamEdits(editors, 30_000);
+      await withTimeout(edits.reach(60), 30_000, "60 confirmed updates before the SIGTERM");
 
       process.kill(victim, "SIGTERM");
       const exitLine = await waitForOutput(
@@ -146,10 +135,9 @@ describe("cluster", () => {
         SHUTDOWN_TIMEOUT_MS + 5000,
       );
       assert.equal(exitLine[1], "0", `the worker should exit 0 (graceful, within SHUTDOWN_TIMEOUT_MS), got ${exitLine[0]}`);
-      const after = confirmed;
-      await withTimeout(reach(after + 60), 30_000, "60 more confirmed updates after the SIGTERM");
-      stop = true;
-      await withTimeout(Promise.all(streams), 30_000, "streams ending");
+      const after = edits.confirmed();
+      await withTimeout(edits.reach(after + 60), 30_000, "60 more confirmed updates after the SIGTERM");
+      await edits.stop(30_000);
       for (const token of codespaces) await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
       // The victim's clients were disconnected and came back (to the other worker or the replacement).
       assert.ok(editors.some((e) => e.disconnects > 0), "some clients should have been moved off the stopped worker");

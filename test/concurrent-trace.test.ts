@@ -13,8 +13,7 @@ import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
 import type { InsertValueBroadcast } from "../server/protocol/events.js";
 import { toWireChanges } from "../server/document/changes.js";
-import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startServersOnRedis, type ServersOnRedis } from "./helpers/servers-on-redis.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
 import { loadTrace, type ConcurrentTrace } from "./helpers/traces.js";
 
@@ -98,15 +97,12 @@ class Agent {
   }
 }
 
-let redis: RedisServerHandle;
-let servers: ServerProcess[] = [];
+let backend: ServersOnRedis;
 before(async () => {
-  redis = await startRedis();
-  servers = await Promise.all([0, 1].map(() => startServerProcess({ REDIS_URL: redis.url, RATE_LIMIT_EVENTS: "1000000" /* replays type faster than people */ })));
+  backend = await startServersOnRedis(2, { RATE_LIMIT_EVENTS: "1000000" /* replays type faster than people */ });
 });
 after(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  await redis?.stop();
+  await backend?.stop();
 });
 
 test("clownschool: three concurrent authors on two processes converge to endContent", async () => {
@@ -116,7 +112,7 @@ test("clownschool: three concurrent authors on two processes converge to endCont
   const agents: Agent[] = [];
   let epoch = "";
   for (let a = 0; a < trace.numAgents; a++) {
-    const { socket, connected } = await connectSocket(servers[a % 2]!.url, token, ["websocket"]);
+    const { socket, connected } = await connectSocket(backend.servers[a % 2]!.url, token, ["websocket"]);
     epoch = connected.epoch;
     agents.push(new Agent(socket, `agent-${a}`));
   }
@@ -133,7 +129,7 @@ test("clownschool: three concurrent authors on two processes converge to endCont
       assert.equal(sendableUpdates(agent.state).length, 0);
       assert.equal(agent.state.doc.toString(), trace.endContent);
     }
-    assert.equal(await redis.client().hget(token, "code"), trace.endContent);
+    assert.equal(await backend.redis.client().hget(token, "code"), trace.endContent);
   } finally {
     for (const agent of agents) agent.socket.close();
   }

@@ -8,19 +8,14 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CodespaceClient } from "../client/index.js";
-import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startServersOnRedis, type ServersOnRedis } from "./helpers/servers-on-redis.js";
 
-let redis: RedisServerHandle;
-let servers: ServerProcess[] = [];
-
+let backend: ServersOnRedis;
 before(async () => {
-  redis = await startRedis();
-  servers = await Promise.all([0, 1].map(() => startServerProcess({ REDIS_URL: redis.url, RATE_LIMIT_EVENTS: "1000000" /* replays type faster than people */ })));
+  backend = await startServersOnRedis(2, { RATE_LIMIT_EVENTS: "1000000" /* replays type faster than people */ });
 });
 after(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  await redis?.stop();
+  await backend?.stop();
 });
 
 /** Positions where a token may go: the start, or right after a `|` (tokens end with `|`). */
@@ -34,7 +29,7 @@ test("concurrent writers on two processes with dropped connections converge, not
   const token = "tmp-convergence";
   const transports = [["websocket"], ["polling"], ["polling", "websocket"], ["websocket"]] as const;
   const clients = await Promise.all(
-    transports.map((t, i) => CodespaceClient.connect(servers[i % 2]!.url, token, { transports: [...t] })),
+    transports.map((t, i) => CodespaceClient.connect(backend.servers[i % 2]!.url, token, { transports: [...t] })),
   );
   const rng = fc.sample(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { seed: 42, numRuns: 10_000 });
   let r = 0;
@@ -69,7 +64,7 @@ test("concurrent writers on two processes with dropped connections converge, not
     await Promise.all(clients.map((c) => c.whenSynced()));
     const version = Math.max(...clients.map((c) => c.version));
     await Promise.all(clients.map((c) => c.waitForVersion(version)));
-    const stored = await redis.client().hget(token, "code");
+    const stored = await backend.redis.client().hget(token, "code");
     for (const c of clients) assert.equal(c.text, stored);
     const tokens = stored!.split("|").filter(Boolean).map((t) => `${t}|`);
     assert.equal(tokens.length, new Set(tokens).size, "no token applied twice");

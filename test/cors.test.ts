@@ -5,18 +5,17 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 
 const ALLOWED = "https://app.example.com";
-let srv: Awaited<ReturnType<typeof createServer>>;
+let srv: CodespaceServer;
 let base: string;
 
 before(async () => {
-  srv = await createServer(
-    loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", CORS_ORIGIN: `${ALLOWED}, https://other-allowed.example.com` }),
-  );
-  base = `http://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=polling`;
+  let url: string;
+  ({ server: srv, url } = await startInProcessServer({ CORS_ORIGIN: `${ALLOWED}, https://other-allowed.example.com` }));
+  base = `${url}/socket.io/?EIO=4&transport=polling`;
 });
 after(async () => srv?.close());
 

@@ -11,13 +11,13 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { connectSocket, emitAck } from "./helpers/socket.js";
 
 let redis: RedisServerHandle;
-let srv: Awaited<ReturnType<typeof createServer>>;
+let srv: CodespaceServer;
 const lines: { level: number; msg: string }[] = [];
 
 before(async () => {
@@ -28,7 +28,7 @@ before(async () => {
       cb();
     },
   });
-  srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", REDIS_URL: redis.url }), { logger: pino({ level: "info" }, sink) });
+  ({ server: srv } = await startInProcessServer({ REDIS_URL: redis.url }, { logger: pino({ level: "info" }, sink) }));
 });
 after(async () => {
   await srv?.close();

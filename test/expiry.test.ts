@@ -9,8 +9,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
@@ -171,15 +171,12 @@ describe("Redis, two server processes", () => {
 
 describe("in-memory default, in-process server", () => {
   let stub: StubApi;
-  let srv: Awaited<ReturnType<typeof createServer>>;
+  let srv: CodespaceServer;
   let url: string;
 
   before(async () => {
     stub = await startStubApi();
-    srv = await createServer(
-      loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", TMP_CODESPACE_EXPIRE_UPDATE: "1", API_BASE_URL: stub.baseUrl }),
-    );
-    url = `http://127.0.0.1:${srv.port}`;
+    ({ server: srv, url } = await startInProcessServer({ TMP_CODESPACE_EXPIRE_UPDATE: "1", API_BASE_URL: stub.baseUrl }));
   });
 
   after(async () => {

@@ -9,17 +9,18 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
 import { ErrorCodes } from "../server/errors.js";
 import type { InsertValueBroadcast, WireChange } from "../server/protocol/events.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
+import { applyWire } from "./helpers/wire.js";
 
 const RUNS_PER_PROPERTY = 1500;
 const MAX_DOC = 2000;
 const CODES = new Set<string>(Object.values(ErrorCodes));
 
-let srv: Awaited<ReturnType<typeof createServer>>;
+let srv: CodespaceServer;
 let url: string;
 const codespace = `tmp-fuzz-${randomUUID()}`;
 let writer: ClientSocket;
@@ -31,19 +32,13 @@ let version = 0;
 const broadcasts: InsertValueBroadcast[] = [];
 
 before(async () => {
-  srv = await createServer(
-    loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "silent",
-      MAX_DOC_LENGTH: String(MAX_DOC),
-      MAX_UPDATES_PER_BATCH: "8",
-      MAX_CHANGES_PER_UPDATE: "8",
-      MAX_SELECTIONS: "8",
-      RATE_LIMIT_EVENTS: "1000000",
-    }),
-  );
-  url = `http://127.0.0.1:${srv.port}`;
+  ({ server: srv, url } = await startInProcessServer({
+    MAX_DOC_LENGTH: String(MAX_DOC),
+    MAX_UPDATES_PER_BATCH: "8",
+    MAX_CHANGES_PER_UPDATE: "8",
+    MAX_SELECTIONS: "8",
+    RATE_LIMIT_EVENTS: "1000000",
+  }));
   const w = await connectSocket(url, codespace);
   writer = w.socket;
   epoch = w.connected.epoch;
@@ -56,16 +51,6 @@ after(async () => {
   observer?.close();
   await srv?.close();
 });
-
-function applyChanges(doc: string, changes: readonly WireChange[]): string {
-  let out = "";
-  let pos = 0;
-  for (const c of changes) {
-    out += doc.slice(pos, c.from) + c.insert;
-    pos = c.to;
-  }
-  return out + doc.slice(pos);
-}
 
 /** Asserts the shape of an answer: ok, or a defined code with a message. */
 function assertAnswer(res: unknown): { ok: boolean } {
@@ -158,7 +143,7 @@ async function sendInsert(payload: unknown): Promise<void> {
   const p = payload as { version: number; updates: { changes: WireChange[] }[] };
   const after = (res as { version: number }).version;
   if (p.version === version) {
-    for (const u of p.updates) model = applyChanges(model, u.changes);
+    for (const u of p.updates) model = applyWire(model, u.changes);
     assert.equal(after, p.version + p.updates.length);
     version = after;
     return;
@@ -167,7 +152,7 @@ async function sendInsert(payload: unknown): Promise<void> {
   rebased++;
   const pulled = (await emitAck(writer, "pull", { epoch, version: 0 })) as { ok: boolean; version: number; code?: string; updates?: { changes: WireChange[] }[] };
   assert.equal(pulled.ok, true);
-  model = pulled.code ?? pulled.updates!.reduce((doc, u) => applyChanges(doc, u.changes), "");
+  model = pulled.code ?? pulled.updates!.reduce((doc, u) => applyWire(doc, u.changes), "");
   version = pulled.version;
   assert.ok(version >= after);
 }
@@ -227,7 +212,7 @@ describe("fuzz", () => {
     let fromBroadcasts = "";
     byVersion.forEach((u, i) => {
       assert.equal(u.version, i + 1, "broadcast versions are contiguous");
-      fromBroadcasts = applyChanges(fromBroadcasts, u.changes);
+      fromBroadcasts = applyWire(fromBroadcasts, u.changes);
     });
     const fresh = await connectSocket(url, codespace);
     fresh.socket.close();

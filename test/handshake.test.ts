@@ -5,8 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startStubApi, type StubApi, type StubResponse } from "./helpers/stub-api.js";
 import { connectSocket, expectConnectError, TRANSPORTS, type ConnectError, type Transport } from "./helpers/socket.js";
 
@@ -14,7 +14,7 @@ const API_TIMEOUT_MS = 500;
 /** Generous bound for a rejection that must come from API_TIMEOUT_MS, not from a hang. */
 const TIMEOUT_SLACK_MS = 1500;
 
-type Srv = Awaited<ReturnType<typeof createServer>>;
+type Srv = CodespaceServer;
 
 let stub: StubApi;
 let srv: Srv;
@@ -25,18 +25,12 @@ let bareUrl: string;
 
 before(async () => {
   stub = await startStubApi();
-  srv = await createServer(
-    loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      API_BASE_URL: stub.baseUrl,
-      API_TIMEOUT_MS: String(API_TIMEOUT_MS),
-      LOG_LEVEL: "error",
-    }),
-  );
-  url = `http://127.0.0.1:${srv.port}`;
-  bare = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error" }));
-  bareUrl = `http://127.0.0.1:${bare.port}`;
+  ({ server: srv, url } = await startInProcessServer({
+    API_BASE_URL: stub.baseUrl,
+    API_TIMEOUT_MS: String(API_TIMEOUT_MS),
+    LOG_LEVEL: "error",
+  }));
+  ({ server: bare, url: bareUrl } = await startInProcessServer({ LOG_LEVEL: "error" }));
 });
 
 after(async () => {

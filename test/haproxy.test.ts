@@ -21,7 +21,7 @@ import {
   closeAll,
   connectEditor,
   editAll,
-  editOnce,
+  streamEdits,
   upgradedOrNow,
   withTimeout,
   type Editor,
@@ -145,24 +145,12 @@ describe("two hosts behind haproxy", () => {
       const victim = hosts[0]!;
       const onVictim = editors.filter((e) => victim.output().includes(`"socket":"${e.client.id}"`));
       assert.ok(onVictim.length > 0, "some clients should be on the host to kill");
-      let stop = false;
-      let confirmed = 0;
-      let onProgress: (() => void) | undefined;
-      const streams = editors.map(async (ed) => {
-        while (!stop) {
-          await editOnce(ed, 30_000);
-          confirmed++;
-          onProgress?.();
-        }
-      });
-      const reach = (n: number): Promise<void> =>
-        confirmed >= n ? Promise.resolve() : new Promise((resolve) => (onProgress = () => confirmed >= n && resolve()));
-      await withTimeout(reach(60), 30_000, "60 confirmed updates before the kill");
+      const edits = streamEdits(editors, 30_000);
+      await withTimeout(edits.reach(60), 30_000, "60 confirmed updates before the kill");
       await victim.kill();
-      const atKill = confirmed;
-      await withTimeout(reach(atKill + 80), 45_000, "80 more confirmed updates after the kill");
-      stop = true;
-      await withTimeout(Promise.all(streams), 45_000, "streams ending");
+      const atKill = edits.confirmed();
+      await withTimeout(edits.reach(atKill + 80), 45_000, "80 more confirmed updates after the kill");
+      await edits.stop(45_000);
       for (const token of tokens) await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
       for (const ed of onVictim) {
         assert.ok(ed.disconnects > 0, `${ed.name} was on the killed host`);

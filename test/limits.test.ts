@@ -10,10 +10,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
 import { CodespaceClient } from "../client/codespace-client.js";
 import type { CodespaceClientError } from "../client/errors.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { connectSocket, emitAck, expectConnectError, nextEvent, TRANSPORTS, type ClientSocket } from "./helpers/socket.js";
 
 const RATE_EVENTS = 5;
@@ -21,25 +21,19 @@ const DISCONNECT_AFTER = 3;
 const MAX_CONNECTIONS = 2;
 const MAX_MESSAGE_BYTES = 4096;
 
-type Srv = Awaited<ReturnType<typeof createServer>>;
+type Srv = CodespaceServer;
 let srv: Srv;
 let url: string;
 
 before(async () => {
-  srv = await createServer(
-    loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "silent",
-      RATE_LIMIT_EVENTS: String(RATE_EVENTS),
-      // a window far longer than the test: no point comes back while it runs
-      RATE_LIMIT_WINDOW_MS: "600000",
-      RATE_LIMIT_DISCONNECT_AFTER: String(DISCONNECT_AFTER),
-      MAX_CONNECTIONS_PER_CODESPACE: String(MAX_CONNECTIONS),
-      MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
-    }),
-  );
-  url = `http://127.0.0.1:${srv.port}`;
+  ({ server: srv, url } = await startInProcessServer({
+    RATE_LIMIT_EVENTS: String(RATE_EVENTS),
+    // a window far longer than the test: no point comes back while it runs
+    RATE_LIMIT_WINDOW_MS: "600000",
+    RATE_LIMIT_DISCONNECT_AFTER: String(DISCONNECT_AFTER),
+    MAX_CONNECTIONS_PER_CODESPACE: String(MAX_CONNECTIONS),
+    MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
+  }));
 });
 
 after(async () => {

@@ -7,8 +7,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { connectSocket, emitAck } from "./helpers/socket.js";
 
@@ -16,10 +16,10 @@ const CODESPACES = 1000;
 const PARALLEL = 50;
 
 let redis: RedisServerHandle;
-let srv: Awaited<ReturnType<typeof createServer>>;
+let srv: CodespaceServer;
 before(async () => {
   redis = await startRedis();
-  srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", REDIS_URL: redis.url, AUTH_CACHE_MS: "1000", RATE_LIMIT_WINDOW_MS: "600000" }));
+  ({ server: srv } = await startInProcessServer({ REDIS_URL: redis.url, AUTH_CACHE_MS: "1000", RATE_LIMIT_WINDOW_MS: "600000" }));
 });
 after(async () => {
   await srv?.close();

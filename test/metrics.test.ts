@@ -8,8 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { freePort, startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { REPO_ROOT, startServerProcess } from "./helpers/server-process.js";
 import { connectSocket, emitAck, nextEvent } from "./helpers/socket.js";
@@ -48,8 +47,7 @@ const DOCUMENTED = [
 
 describe("GET /metrics (one process)", () => {
   test("every metric is exposed, with help and type, and counts what happened", async () => {
-    const srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", REDIS_URL: redis.url }));
-    const base = `http://127.0.0.1:${srv.port}`;
+    const { server: srv, url: base } = await startInProcessServer({ REDIS_URL: redis.url });
     const cs = `tmp-metrics-${randomUUID()}`;
     const a = await connectSocket(base, cs);
     const b = await connectSocket(base, cs);
@@ -93,14 +91,14 @@ describe("GET /metrics (one process)", () => {
 
   test("Redis failures: answered store_unavailable (kind=command) and connection errors (kind=connection)", async () => {
     const own = await startRedis();
-    const srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", REDIS_URL: own.url }));
+    const { server: srv, url } = await startInProcessServer({ REDIS_URL: own.url });
     try {
-      const { socket, connected } = await connectSocket(`http://127.0.0.1:${srv.port}`, `tmp-redis-${randomUUID()}`);
+      const { socket, connected } = await connectSocket(url, `tmp-redis-${randomUUID()}`);
       await own.client().call("SHUTDOWN", "NOSAVE").catch(() => {}); // restart() below brings it back for a clean close
       while (srv.isReady()) await new Promise((r) => setTimeout(r, 10));
       const res = await emitAck(socket, "insert_value", { epoch: connected.epoch, version: 0, updates: [{ clientID: "r", changes: [{ from: 0, to: 0, insert: "x" }] }] });
       assert.equal(!res.ok && res.error.code, "store_unavailable");
-      const { values } = await scrape(`http://127.0.0.1:${srv.port}/metrics`);
+      const { values } = await scrape(`${url}/metrics`);
       assert.ok((values.get('codespace_redis_errors_total{kind="command"}') ?? 0) >= 1);
       assert.ok((values.get('codespace_redis_errors_total{kind="connection"}') ?? 0) >= 1);
       assert.equal(values.get('codespace_updates_rejected_total{code="store_unavailable"}'), 1);

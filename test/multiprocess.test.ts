@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
+import { applyWire } from "./helpers/wire.js";
 import type { ConnectedPayload, InsertValueBroadcast, WireChange } from "../server/protocol/events.js";
 
 const EDITS = 50;
@@ -35,16 +36,6 @@ after(async () => {
   await Promise.allSettled([p1?.stop(), p2?.stop()]);
   await redis?.stop();
 });
-
-function applyWire(s: string, changes: WireChange[]): string {
-  let out = "";
-  let pos = 0;
-  for (const c of changes) {
-    out += s.slice(pos, c.from) + c.insert;
-    pos = c.to;
-  }
-  return out + s.slice(pos);
-}
 
 /** Appends EDITS tokens, one insert_value in flight, each sent after the previous one's broadcast. */
 class Writer {

@@ -6,8 +6,8 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { connectSocket, emitAck, nextEvent, type ClientSocket } from "./helpers/socket.js";
 import type { WireChange } from "../server/protocol/events.js";
 
@@ -16,7 +16,7 @@ const MAX_CHANGES = 5;
 const MAX_SELECTIONS = 3;
 const MAX_DOC = 50;
 
-type Srv = Awaited<ReturnType<typeof createServer>>;
+type Srv = CodespaceServer;
 let srv: Srv;
 let url: string;
 let codespace: string;
@@ -27,18 +27,12 @@ const VERSION = 2;
 let baselinePull: unknown;
 
 before(async () => {
-  srv = await createServer(
-    loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "silent",
-      MAX_UPDATES_PER_BATCH: String(MAX_UPDATES),
-      MAX_CHANGES_PER_UPDATE: String(MAX_CHANGES),
-      MAX_SELECTIONS: String(MAX_SELECTIONS),
-      MAX_DOC_LENGTH: String(MAX_DOC),
-    }),
-  );
-  url = `http://127.0.0.1:${srv.port}`;
+  ({ server: srv, url } = await startInProcessServer({
+    MAX_UPDATES_PER_BATCH: String(MAX_UPDATES),
+    MAX_CHANGES_PER_UPDATE: String(MAX_CHANGES),
+    MAX_SELECTIONS: String(MAX_SELECTIONS),
+    MAX_DOC_LENGTH: String(MAX_DOC),
+  }));
 });
 
 /** Gives each case its own codespace holding TEXT at VERSION (so one failure cannot cascade). */

@@ -6,9 +6,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
 import type { UserInfo, UserLeftPayload } from "../server/protocol/events.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
@@ -80,11 +80,10 @@ describe("presence across two processes sharing Redis", { timeout: 60_000 }, () 
 });
 
 describe("presence on the embedded single-process default", () => {
-  let srv: Awaited<ReturnType<typeof createServer>>;
+  let srv: CodespaceServer;
   let url: string;
   before(async () => {
-    srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error" }));
-    url = `http://127.0.0.1:${srv.port}`;
+    ({ server: srv, url } = await startInProcessServer({ LOG_LEVEL: "error" }));
   });
   after(() => srv?.close());
 

@@ -10,12 +10,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { connectSocket, emitAck, nextEvent, type ClientSocket } from "./helpers/socket.js";
-import { assertConverged, closeAll, connectEditor, editOnce, withTimeout, type Editor, type Mix } from "./helpers/editors.js";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import { assertConverged, closeAll, connectEditor, streamEdits, withTimeout, type Editor, type Mix } from "./helpers/editors.js";
 
 let redis: RedisServerHandle;
 let rc: Redis;
@@ -90,19 +89,8 @@ describe("redis resilience", () => {
     );
     const pair = await rawPair();
     try {
-      let stop = false;
-      let confirmed = 0;
-      let onProgress: (() => void) | undefined;
-      const streams = editors.map(async (ed) => {
-        while (!stop) {
-          await editOnce(ed, 45_000);
-          confirmed++;
-          onProgress?.();
-        }
-      });
-      const reach = (n: number): Promise<void> =>
-        confirmed >= n ? Promise.resolve() : new Promise((resolve) => (onProgress = () => confirmed >= n && resolve()));
-      await withTimeout(reach(30), 30_000, "30 confirmed updates before the restart");
+      const edits = streamEdits(editors, 45_000);
+      await withTimeout(edits.reach(30), 30_000, "30 confirmed updates before the restart");
 
       // Redis goes down (SHUTDOWN: the AOF is complete), and stays down until restart().
       await rc.shutdown("NOSAVE").catch(() => {});
@@ -117,10 +105,9 @@ describe("redis resilience", () => {
 
       await redis.restart();
       for (const h of hosts) await waitReadyz(h.url, 200);
-      const atRestart = confirmed;
-      await withTimeout(reach(atRestart + 30), 30_000, "30 more confirmed updates after the restart");
-      stop = true;
-      await withTimeout(Promise.all(streams), 45_000, "streams ending");
+      const atRestart = edits.confirmed();
+      await withTimeout(edits.reach(atRestart + 30), 30_000, "30 more confirmed updates after the restart");
+      await edits.stop(45_000);
       await assertConverged(rc, token, editors);
       await assertCrossHostBroadcast(pair, "after-restart");
       await assertExpiryDelivered(pair);
@@ -159,8 +146,8 @@ describe("redis resilience", () => {
   });
 
   test("/readyz: 200 when connected, 503 as soon as a graceful shutdown begins", async () => {
-    const srv = await createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", REDIS_URL: redis.url, LOG_LEVEL: "silent" }));
-    assert.equal(await readyz(`http://127.0.0.1:${srv.port}`), 200);
+    const { server: srv, url } = await startInProcessServer({ REDIS_URL: redis.url });
+    assert.equal(await readyz(url), 200);
     assert.equal(srv.isReady(), true);
     const closing = srv.close();
     assert.equal(srv.isReady(), false);

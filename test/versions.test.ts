@@ -6,24 +6,22 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "../server/index.js";
-import { loadConfig } from "../server/config.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
 import { connectSocket, emitAck, nextEvent, type ClientSocket } from "./helpers/socket.js";
+import { applyWire } from "./helpers/wire.js";
 import type { ConnectedPayload, InsertValueBroadcast, WireChange } from "../server/protocol/events.js";
 
 const HISTORY = 3;
-type Srv = Awaited<ReturnType<typeof createServer>>;
+type Srv = CodespaceServer;
 let srv: Srv;
 let stub: StubApi;
 let url: string;
 
 before(async () => {
   stub = await startStubApi();
-  srv = await createServer(
-    loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", HISTORY_LENGTH: String(HISTORY), API_BASE_URL: stub.baseUrl }),
-  );
-  url = `http://127.0.0.1:${srv.port}`;
+  ({ server: srv, url } = await startInProcessServer({ HISTORY_LENGTH: String(HISTORY), API_BASE_URL: stub.baseUrl }));
 });
 
 after(async () => {
@@ -59,16 +57,6 @@ function broadcastOf(c: Client, version: number): Promise<InsertValueBroadcast> 
     };
     c.socket.on("insert_value", on);
   });
-}
-
-function applyWire(s: string, changes: WireChange[]): string {
-  let out = "";
-  let pos = 0;
-  for (const ch of changes) {
-    out += s.slice(pos, ch.from) + ch.insert;
-    pos = ch.to;
-  }
-  return out + s.slice(pos);
 }
 
 /** Text and version as a fresh connection sees them. */

@@ -91,6 +91,39 @@ export async function editOnce(ed: Editor, timeoutMs = 30_000): Promise<void> {
   ed.confirmed.push(marker);
 }
 
+/** A running `streamEdits`: confirmed edits so far, a wait for a count, and a stop. */
+export interface EditStream {
+  /** Edits confirmed so far, all editors together. */
+  confirmed(): number;
+  /** Resolves once `n` edits are confirmed (unbounded: wrap it in `withTimeout`). One waiter at a time. */
+  reach(n: number): Promise<void>;
+  /** Lets every editor finish its current edit, then stops; rejects if that takes over `timeoutMs` or an edit failed. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/** Every editor edits (`editOnce`, each confirmation bounded by `editTimeoutMs`) again and again until `stop()`. */
+export function streamEdits(editors: Editor[], editTimeoutMs: number): EditStream {
+  let stop = false;
+  let confirmed = 0;
+  let onProgress: (() => void) | undefined;
+  const streams = editors.map(async (ed) => {
+    while (!stop) {
+      await editOnce(ed, editTimeoutMs);
+      confirmed++;
+      onProgress?.();
+    }
+  });
+  return {
+    confirmed: () => confirmed,
+    reach: (n) =>
+      confirmed >= n ? Promise.resolve() : new Promise((resolve) => (onProgress = () => confirmed >= n && resolve())),
+    async stop(timeoutMs) {
+      stop = true;
+      await withTimeout(Promise.all(streams), timeoutMs, "streams ending");
+    },
+  };
+}
+
 /** Each editor edits `n` times, all editors concurrently. */
 export async function editAll(editors: Editor[], n: number, timeoutMs?: number): Promise<void> {
   await Promise.all(editors.map(async (ed) => {
