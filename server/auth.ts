@@ -27,9 +27,12 @@ export interface SocketAuth {
 }
 
 const TMP_TOKEN = /^tmp-[A-Za-z0-9_-]{1,64}$/;
+/** Largest site-API answer read, bytes. */
+const MAX_API_RESPONSE_BYTES = 64 * 1024;
 
 const apiResponse = Joi.object({
-  uuid: Joi.string().min(1).max(128).required(),
+  // an id starting with "tmp-" would share the namespace of temporary codespaces: refused
+  uuid: Joi.string().min(1).max(128).pattern(/^tmp-/, { invert: true }).required(),
   mode: Joi.string().valid("edit", "view_only").required(),
   // optional display name for presence; anything else than a short string is ignored, not refused
   name: Joi.any(),
@@ -53,7 +56,13 @@ export class TokenChecker {
     private readonly logger: Logger,
     options: TokenCheckerOptions = {},
   ) {
-    this.http = axios.create({ timeout: config.apiTimeoutMs, validateStatus: () => true, maxRedirects: 0 });
+    this.http = axios.create({
+      timeout: config.apiTimeoutMs,
+      validateStatus: () => true,
+      maxRedirects: 0,
+      // an answer is a few fields: a huge body is a broken API, not something to buffer
+      maxContentLength: MAX_API_RESPONSE_BYTES,
+    });
     this.cache = config.authCacheMs ? new AuthCache(config.authCacheMs, config.authCacheMaxEntries ?? 10_000) : undefined;
     this.metrics = options.metrics;
   }
@@ -75,6 +84,11 @@ export class TokenChecker {
       }
       this.count("tmp");
       return { codespace: token, mode: "edit" };
+    }
+    if (token === "." || token === "..") {
+      // a dot segment would be resolved away in the API URL and reach another endpoint
+      this.count("invalid_token");
+      throw new InvalidTokenError();
     }
     const base = this.config.apiBaseUrl;
     if (!base) {

@@ -16,7 +16,7 @@ export class CodespaceRegistry {
 
   constructor(
     private readonly store: CodeStore,
-    private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
+    private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "maxRebaseWork" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
     /** Sends a commit's updates to this process's sockets of the codespace. */
     private readonly broadcast: (codespace: string, updates: AcceptedUpdate[]) => void,
     /** Counts updates this process committed (metrics). */
@@ -38,6 +38,7 @@ export class CodespaceRegistry {
         codespace: new Codespace(id, this.store, {
           historyLength: c.historyLength,
           maxDocLength: c.maxDocLength,
+          maxRebaseWork: c.maxRebaseWork,
           ttlSeconds: isTemporary(id) ? c.tmpCodespaceExpireUpdate : c.codespaceExpireUpdate,
           onCommitted: (updates) => this.broadcast(id, updates),
           onStored: this.onStored,

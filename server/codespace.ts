@@ -27,6 +27,8 @@ export interface CodespaceOptions {
   historyLength: number;
   /** UTF-16 code units. */
   maxDocLength: number;
+  /** Most rebasing work per batch (see Config.maxRebaseWork). */
+  maxRebaseWork?: number;
   /** TTL set at creation and on every commit, seconds. */
   ttlSeconds: number;
   /** Called for every commit of the feed (any process's), its updates in version order: broadcast them. */
@@ -192,7 +194,7 @@ export class Codespace {
   private async commitRound(round: Pending[]): Promise<void> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const cache = await this.prepareCache(round);
-      const draft = new Draft(cache, this.options.maxDocLength);
+      const draft = new Draft(cache, this.options.maxDocLength, this.options.maxRebaseWork);
       const outcomes = round.map((p) => {
         try {
           return draft.apply(p.batch, p.sender);

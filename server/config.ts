@@ -32,6 +32,14 @@ export interface Config {
   readonly maxUpdatesPerBatch: number;
   /** Maximum changes in one update. Default 1000. */
   readonly maxChangesPerUpdate: number;
+  /** Maximum changes in one `insert_value` batch, all updates together. Default 2000. */
+  readonly maxChangesPerBatch: number;
+  /**
+   * Most rebasing work one batch may cost: its changes × the changes accepted since its version.
+   * Beyond it the batch is refused with `invalid_version` (pull, then resend at the new version,
+   * which needs no rebasing), so one far-behind batch cannot stall the process. Default 2,000,000.
+   */
+  readonly maxRebaseWork: number;
   /** Maximum ranges in one `create_selection`. Default 100. */
   readonly maxSelections: number;
   /** Largest Socket.IO message accepted, bytes (Socket.IO `maxHttpBufferSize`). Default 4 MiB. */
@@ -72,6 +80,8 @@ const schema = Joi.object({
   MAX_DOC_LENGTH: Joi.number().integer().min(1).max(100_000_000).default(1_000_000),
   MAX_UPDATES_PER_BATCH: Joi.number().integer().min(1).max(100_000).default(1000),
   MAX_CHANGES_PER_UPDATE: Joi.number().integer().min(1).max(100_000).default(1000),
+  MAX_CHANGES_PER_BATCH: Joi.number().integer().min(1).max(1_000_000).default(2000),
+  MAX_REBASE_WORK: Joi.number().integer().min(1).default(2_000_000),
   MAX_SELECTIONS: Joi.number().integer().min(1).max(10_000).default(100),
   MAX_MESSAGE_BYTES: Joi.number().integer().min(1024).default(4 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(0).default(10_000),
@@ -126,6 +136,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     maxDocLength: value.MAX_DOC_LENGTH,
     maxUpdatesPerBatch: value.MAX_UPDATES_PER_BATCH,
     maxChangesPerUpdate: value.MAX_CHANGES_PER_UPDATE,
+    maxChangesPerBatch: value.MAX_CHANGES_PER_BATCH,
+    maxRebaseWork: value.MAX_REBASE_WORK,
     maxSelections: value.MAX_SELECTIONS,
     maxMessageBytes: value.MAX_MESSAGE_BYTES,
     shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,

@@ -22,6 +22,7 @@ export function httpRoutes(opts: HttpRoutesOptions) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok" });
+    if (req.method === "GET" && path === "/favicon.ico") return void res.writeHead(204).end(); // no icon; no console error
     if (req.method === "GET" && path === "/readyz") {
       const ready = opts.isReady();
       return send(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" });

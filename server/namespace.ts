@@ -7,7 +7,7 @@ import type { Namespace, Server, Socket } from "socket.io";
 import type { SocketAuth } from "./auth.js";
 import type { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
-import { ForbiddenError, RateLimitedError, ShuttingDownError, toCodespaceError } from "./errors.js";
+import { ForbiddenError, InvalidPayloadError, RateLimitedError, ShuttingDownError, toCodespaceError } from "./errors.js";
 import { admit } from "./connection-cap.js";
 import { countDeliveries, type Metrics } from "./metrics.js";
 import { RATE_LIMITED_EVENTS, type SocketRateLimiter } from "./rate-limit.js";
@@ -20,6 +20,9 @@ import { Presence } from "./presence.js";
 
 export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
 export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
+
+/** The events a client may send (docs/protocol.md). */
+const CLIENT_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>(["insert_value", "create_selection", "pull"]);
 
 /** Room of a codespace inside the namespace. */
 export function roomOf(codespace: string): string {
@@ -138,6 +141,15 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
       s.to(roomOf(id)).emit("create_selection", { sender: s.id, selections });
       return {};
     }, deps);
+    // Any other event: answered with invalid_payload (an ack must never hang).
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (typeof event === "string" && CLIENT_EVENTS.has(event)) return;
+      const name = String(event).slice(0, 64);
+      const error = new InvalidPayloadError(`unknown event "${name}"`).toWire();
+      const ack = args[args.length - 1];
+      if (typeof ack === "function") (ack as (res: object) => void)({ ok: false, error });
+      else socket.emit("operation_error", { event: name, error });
+    });
     on(socket, "pull", async (p) => {
       const { epoch, version } = checkPull(p);
       return await codespace.pull(epoch, version);

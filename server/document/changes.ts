@@ -4,7 +4,7 @@
  * Every ChangeSet is built with line separator "\n" so that "\r" stays an ordinary character and
  * lengths are plain UTF-16 code unit counts (CodeMirror's default splitting would fold "\r\n").
  */
-import { ChangeSet, type Text } from "@codemirror/state";
+import { ChangeSet, Text } from "@codemirror/state";
 import { InvalidPayloadError } from "../errors.js";
 import type { WireChange } from "../protocol/events.js";
 
@@ -58,4 +58,27 @@ export function assertNoSurrogateSplit(doc: Text, changes: ChangeSet): void {
       throw new InvalidPayloadError(`change [${fromA}, ${toA}) splits a surrogate pair`);
     }
   });
+}
+
+/** Changes per update above which applyChanges rebuilds the text in one pass. */
+const ONE_PASS_THRESHOLD = 16;
+
+/**
+ * `changes.apply(doc)`, bounded for many-change updates: CodeMirror replaces change by change, each
+ * copying the line it touches, so k changes on one long line (minified code) cost k times the line.
+ * Above ONE_PASS_THRESHOLD changes the text is rebuilt in one pass instead: O(length + inserts).
+ */
+export function applyChanges(doc: Text, changes: ChangeSet): Text {
+  let count = 0;
+  changes.iterChangedRanges(() => void count++);
+  if (count <= ONE_PASS_THRESHOLD) return changes.apply(doc);
+  const text = doc.sliceString(0, doc.length, LINE_SEPARATOR);
+  const parts: string[] = [];
+  let pos = 0;
+  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    parts.push(text.slice(pos, fromA), inserted.sliceString(0, inserted.length, LINE_SEPARATOR));
+    pos = toA;
+  });
+  parts.push(text.slice(pos));
+  return Text.of(parts.join("").split(LINE_SEPARATOR));
 }

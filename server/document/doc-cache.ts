@@ -6,7 +6,7 @@
 import { ChangeSet, Text } from "@codemirror/state";
 import type { WireChange, WireUpdate } from "../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { LINE_SEPARATOR, toWireChanges } from "./changes.js";
+import { applyChanges, LINE_SEPARATOR, toWireChanges } from "./changes.js";
 
 /** One accepted update: `changes.length` is the document length before it. */
 export interface Entry {
@@ -88,7 +88,7 @@ export class DocCache {
     const entries: Entry[] = [];
     for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
-      doc = changes.apply(doc);
+      doc = applyChanges(doc, changes);
       entries.push({ clientID: u.clientID, changes, wire: toWireChanges(changes) });
     }
     this.append(entries, doc);

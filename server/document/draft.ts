@@ -7,7 +7,7 @@
 import { ChangeSet, type ChangeDesc, type Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
 import type { InsertValuePayload } from "../protocol/events.js";
-import { assertNoSurrogateSplit, toChangeSet, toWireChanges } from "./changes.js";
+import { applyChanges, assertNoSurrogateSplit, toChangeSet, toWireChanges } from "./changes.js";
 import type { DocCache, Entry } from "./doc-cache.js";
 import { mapOver, rebaseBatch, type RebaseUpdate } from "./rebase.js";
 
@@ -24,6 +24,8 @@ export class Draft {
   constructor(
     private readonly cache: DocCache,
     private readonly maxDocLength: number,
+    /** Most rebasing work per batch: its changes × the changes accepted since its base. */
+    private readonly maxRebaseWork: number = Infinity,
   ) {
     this.doc = cache.doc;
   }
@@ -61,10 +63,18 @@ export class Draft {
    * resend to deduplicate: the common case), it maps over the cached composition, so k batches at
    * one base cost O(k) compositions instead of O(k²).
    */
-  private rebase(base: number, updates: RebaseUpdate[]): RebaseUpdate[] {
+  private rebase(base: number, updates: RebaseUpdate[], changeCount: number): RebaseUpdate[] {
     if (base === this.version) return updates;
     const clientID = updates[0]!.clientID;
     const over = this.entriesAfter(base);
+    let work = 0;
+    for (const e of over) work += e.wire.length || 1;
+    work *= changeCount;
+    if (work > this.maxRebaseWork) {
+      throw new InvalidVersionError(
+        `this batch is too far behind to rebase here (${over.length} updates since version ${base}): pull, then resend at the new version`,
+      );
+    }
     if (over.some((e) => e.clientID === clientID)) return rebaseBatch(updates, over);
     return mapOver(updates, this.composedSince(base));
   }
@@ -86,7 +96,7 @@ export class Draft {
       length = changes.newLength;
       return { clientID: u.clientID, changes };
     });
-    const rebased = this.rebase(batch.version, updates);
+    const rebased = this.rebase(batch.version, updates, batch.updates.reduce((n, u) => n + u.changes.length, 0));
 
     let doc = this.doc;
     const added: DraftEntry[] = [];
@@ -96,7 +106,7 @@ export class Draft {
       // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
       const wire = toWireChanges(u.changes);
       const changes = toChangeSet(wire, doc.length);
-      doc = changes.apply(doc);
+      doc = applyChanges(doc, changes);
       if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
       added.push({ clientID: u.clientID, changes, wire, sender });
     }

@@ -14,6 +14,8 @@ export interface PayloadLimits {
   maxDocLength: number;
   maxUpdatesPerBatch: number;
   maxChangesPerUpdate: number;
+  /** All updates of a batch together. */
+  maxChangesPerBatch: number;
   maxSelections: number;
 }
 
@@ -78,13 +80,15 @@ export function checkInsertValue(p: unknown, limits: PayloadLimits): InsertValue
     fail(`updates must be an array of 1 to ${limits.maxUpdatesPerBatch} updates`);
   }
   let clientID: string | undefined;
+  let total = 0;
   for (let i = 0; i < updates.length; i++) {
     const u: unknown = updates[i];
     if (!isObject(u)) fail(`updates[${i}] must be an object { clientID, changes }`);
     const cid = id(u.clientID, `updates[${i}].clientID`);
     if (clientID !== undefined && cid !== clientID) fail("all updates of a batch must carry the same clientID");
     clientID = cid;
-    changeList(u.changes, `updates[${i}]`, limits);
+    total += changeList(u.changes, `updates[${i}]`, limits).length;
+    if (total > limits.maxChangesPerBatch) fail(`a batch carries at most ${limits.maxChangesPerBatch} changes in all`);
   }
   return { epoch, version: v, updates: updates as WireUpdate[] };
 }

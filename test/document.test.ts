@@ -1,0 +1,58 @@
+/** Document-level pieces of the accept path: the one-pass apply, the batch change cap, the rebase work cap. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ChangeSet } from "@codemirror/state";
+import { applyChanges, LINE_SEPARATOR } from "../server/document/changes.js";
+import { textOf } from "../server/document/doc-cache.js";
+import { checkInsertValue } from "../server/protocol/validate.js";
+import { Codespace } from "../server/codespace.js";
+import { MemoryStore } from "../server/store/memory-store.js";
+import type { CodespaceError } from "../server/errors.js";
+
+test("applyChanges equals ChangeSet.apply, on both of its paths (few and many changes)", () => {
+  const doc = fc.string({ unit: fc.constantFrom("a", "b", "\n", "\r", "é"), maxLength: 200 });
+  fc.assert(
+    fc.property(doc, fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom("", "x", "\n", "yz\r\n")), { maxLength: 60 }), (text, raw) => {
+      const d = textOf(text);
+      const specs: { from: number; to: number; insert: string }[] = [];
+      let pos = 0;
+      for (const [skip, del, insert] of raw) {
+        const from = Math.min(text.length, pos + (skip % 7));
+        const to = Math.min(text.length, from + del);
+        if (from === to && insert === "") continue;
+        specs.push({ from, to, insert });
+        pos = to;
+        if (pos >= text.length) break;
+      }
+      const cs = ChangeSet.of(specs, text.length, LINE_SEPARATOR);
+      assert.equal(applyChanges(d, cs).sliceString(0, undefined, LINE_SEPARATOR), cs.apply(d).sliceString(0, undefined, LINE_SEPARATOR));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("a batch with more changes in all than maxChangesPerBatch is refused", () => {
+  const limits = { maxDocLength: 100, maxUpdatesPerBatch: 10, maxChangesPerUpdate: 3, maxChangesPerBatch: 5, maxSelections: 1 };
+  const update = { clientID: "a", changes: [{ from: 0, to: 0, insert: "x" }, { from: 1, to: 1, insert: "y" }, { from: 2, to: 2, insert: "z" }] };
+  assert.doesNotThrow(() => checkInsertValue({ epoch: "e", version: 0, updates: [update] }, limits));
+  assert.throws(
+    () => checkInsertValue({ epoch: "e", version: 0, updates: [update, update] }, limits),
+    (e: CodespaceError) => e.code === "invalid_payload" && /at most 5 changes/.test(e.message),
+  );
+});
+
+test("a batch too far behind to rebase within maxRebaseWork is refused with invalid_version; at the new version it is accepted", async () => {
+  const store = new MemoryStore({ historyLength: 100 });
+  const cs = new Codespace("tmp-work", store, { historyLength: 100, maxDocLength: 10_000, maxRebaseWork: 40, ttlSeconds: 60, onCommitted: () => {} });
+  const { epoch } = await cs.open();
+  const insert = (clientID: string, at: number) => ({ clientID, changes: [{ from: at, to: at, insert: "ab" }] });
+  for (let v = 0; v < 10; v++) await cs.submit({ epoch, version: v, updates: [insert("a", 0)] }, "sa");
+  const five = { clientID: "b", changes: [0, 1, 2, 3, 4].map(() => ({ from: 0, to: 0, insert: "." })) };
+  // 10 accepted changes since version 0 × 5 changes = 50 > 40
+  await assert.rejects(cs.submit({ epoch, version: 0, updates: [five] }, "sb"), (e: CodespaceError) => e.code === "invalid_version" && /pull/.test(e.message));
+  // 2 × 5 = 10 is fine, and so is the same batch at the current version (no rebasing)
+  assert.equal(await cs.submit({ epoch, version: 8, updates: [five] }, "sb"), 11);
+  assert.equal((await store.load("tmp-work"))!.version, 11);
+  await store.close();
+});
