@@ -104,7 +104,7 @@ export class Codespace {
 
   /**
    * Queues one shape-checked `insert_value` batch; resolves with the version after it once it is
-   * committed and broadcast.
+   * committed (its broadcast comes from the commit feed, before or after this resolves).
    * @throws CodespaceError: invalid_version, version_too_old, invalid_payload, doc_too_large, store_unavailable
    */
   submit(batch: InsertValuePayload, sender: string): Promise<number> {
