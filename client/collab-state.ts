@@ -60,11 +60,14 @@ export function compactUnconfirmed(
 const NOT_OURS = "\u0000not-ours";
 
 /**
- * `receiveUpdates` for a run of consecutive server updates, with one correction: an update carrying
- * this client's id whose changes are EMPTY, arriving when the next unconfirmed local update is not
- * empty, is a no-op this client dropped locally (compactUnconfirmed drops updates that became
- * empty; the server accepted it, empty, before). Pairing it with the next unconfirmed update would
- * mark that one confirmed while the server has not applied it, so it is received as a remote no-op.
+ * `receiveUpdates` for a run of consecutive server updates, applied ONE AT A TIME, the grouping the
+ * server rebases with: CodeMirror's mapping is not composition-consistent at insertion ties, so
+ * mapping the unconfirmed updates over a composed run could differ from what the server computed.
+ * One correction: an update carrying this client's id whose changes are EMPTY, arriving when the
+ * next unconfirmed local update is not empty, is a no-op this client dropped locally
+ * (compactUnconfirmed drops updates that became empty; the server accepted it, empty, before).
+ * Pairing it with the next unconfirmed update would mark that one confirmed while the server has not
+ * applied it, so it is received as a remote no-op.
  * @returns the new state and the changes applied to the document (null when none)
  */
 export function receiveServerUpdates(
@@ -72,28 +75,16 @@ export function receiveServerUpdates(
   updates: readonly { changes: ChangeSet; clientID: string }[],
 ): { state: EditorState; changes: ChangeSet | null } {
   const me = getClientID(state);
-  if (!updates.some((u) => u.clientID === me && u.changes.empty)) {
-    const tr = receiveUpdates(state, updates as { changes: ChangeSet; clientID: string }[]);
-    return { state: tr.state, changes: tr.docChanged ? tr.changes : null };
-  }
   let changes: ChangeSet | null = null;
-  let segment: { changes: ChangeSet; clientID: string }[] = [];
-  const flush = () => {
-    if (!segment.length) return;
-    const tr = receiveUpdates(state, segment);
+  for (const u of updates) {
+    let update = u;
+    if (u.clientID === me && u.changes.empty) {
+      const next = sendableUpdates(state)[0];
+      if (!next || !next.changes.empty) update = { changes: u.changes, clientID: NOT_OURS };
+    }
+    const tr = receiveUpdates(state, [update]);
     state = tr.state;
     if (tr.docChanged) changes = changes ? changes.compose(tr.changes) : tr.changes;
-    segment = [];
-  };
-  for (const u of updates) {
-    if (u.clientID === me && u.changes.empty) {
-      flush();
-      const next = sendableUpdates(state)[0];
-      segment.push(next && next.changes.empty ? u : { changes: u.changes, clientID: NOT_OURS });
-    } else {
-      segment.push(u);
-    }
   }
-  flush();
   return { state, changes };
 }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
+import { receiveServerUpdates } from "../client/collab-state.js";
 import { Codespace, type AcceptedUpdate } from "../server/codespace.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { CodespaceError } from "../server/errors.js";
@@ -44,7 +45,8 @@ function deliver(peer: Peer, upTo: number): void {
     v++;
   }
   authorityLengths.set(peer, authorityLength);
-  if (run.length) peer.state = receiveUpdates(peer.state, run).state;
+  // one at a time, as the reference client does and the protocol requires (rule 5)
+  if (run.length) peer.state = receiveServerUpdates(peer.state, run).state;
 }
 const authorityLengths = new WeakMap<Peer, number>();
 
@@ -179,5 +181,36 @@ test("an edit to a codespace that expired is refused and does not recreate it", 
   cs.invalidate(); // the notification arrives: the cache is dropped
   await assert.rejects(cs.submit({ epoch, version: 1, updates: [update] }, "s"), (e: CodespaceError) => e.code === "invalid_version");
   assert.equal(await store.load("tmp-gone"), null);
+  await store.close();
+});
+
+test("mapping is not composition-consistent at insertion ties: the server and the reference client both map one update at a time", async () => {
+  // U, R1, R2 found by a fast-check search: U.map(R1).map(R2) differs from U.map(R1.compose(R2))
+  const U = ChangeSet.fromJSON([[2, "a"], [0, "bca"]]);
+  const R1 = ChangeSet.fromJSON([[1, "bc"], [1, "bc"], [0, "a"]]);
+  const R2 = ChangeSet.fromJSON([[0, "bcbc"], 2, [0, "bc"], 1, [1], 1]);
+  assert.notDeepEqual(U.map(R1).map(R2).toJSON(), U.map(R1.compose(R2)).toJSON());
+
+  const store = new MemoryStore({ historyLength: 100 });
+  const broadcasts: AcceptedUpdate[] = [];
+  const cs = new Codespace("tmp-ties", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: (us) => broadcasts.push(...us) });
+  const { epoch } = await cs.open();
+  await cs.submit({ epoch, version: 0, updates: [{ clientID: "x", changes: [{ from: 0, to: 0, insert: "xy" }] }] }, "sx");
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "r", changes: toWireChanges(R1) }] }, "sr");
+  await cs.submit({ epoch, version: 2, updates: [{ clientID: "r", changes: toWireChanges(R2) }] }, "sr");
+  const peer = EditorState.create({ doc: "xy", extensions: [EditorState.lineSeparator.of("\n"), collab({ clientID: "u", startVersion: 1 })] });
+  const typed = peer.update({ changes: U }).state;
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "u", changes: toWireChanges(U) }] }, "su");
+  const stored = (await store.load("tmp-ties"))!.code;
+  let length = 2;
+  const remote = broadcasts.slice(1).map((b) => {
+    const changes = ChangeSet.of(b.changes, length, "\n");
+    length = changes.newLength;
+    return { changes, clientID: b.clientID };
+  });
+  // one at a time: the peer ends on the stored text with nothing unconfirmed
+  const one = receiveServerUpdates(typed, remote).state;
+  assert.equal(sendableUpdates(one).length, 0);
+  assert.equal(one.doc.toString(), stored);
   await store.close();
 });

@@ -4,12 +4,12 @@
  * a batch that fails leaves the draft as it was. The draft is committed to the store in one
  * compare-and-set, or thrown away.
  */
-import { ChangeSet, type ChangeDesc, type Text } from "@codemirror/state";
+import type { Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
 import type { InsertValuePayload } from "../protocol/events.js";
 import { applyChanges, assertNoSurrogateSplit, toChangeSet, toWireChanges } from "./changes.js";
 import type { DocCache, Entry } from "./doc-cache.js";
-import { mapOver, rebaseBatch, type RebaseUpdate } from "./rebase.js";
+import { rebaseBatch, type RebaseUpdate } from "./rebase.js";
 
 /** A drafted entry, with the socket id of its submitter. */
 export interface DraftEntry extends Entry {
@@ -19,7 +19,6 @@ export interface DraftEntry extends Entry {
 export class Draft {
   doc: Text;
   readonly entries: DraftEntry[] = [];
-  private readonly composed = new Map<number, { upTo: number; desc: ChangeDesc }>();
 
   constructor(
     private readonly cache: DocCache,
@@ -40,18 +39,6 @@ export class Draft {
     return v === this.version ? this.doc.length : this.entries[v - c.version]!.changes.length;
   }
 
-  /** Composed changes of every entry after `v` (cached per base, extended as the draft grows). */
-  private composedSince(v: number): ChangeDesc {
-    let c = this.composed.get(v);
-    if (!c) {
-      const entries = this.entriesAfter(v);
-      c = { upTo: v + entries.length, desc: entries.reduce((d, e) => d.composeDesc(e.changes.desc), ChangeSet.empty(this.lengthAt(v)).desc) };
-      this.composed.set(v, c);
-    }
-    for (; c.upTo < this.version; c.upTo++) c.desc = c.desc.composeDesc(this.entries[c.upTo - this.cache.version]!.changes.desc);
-    return c.desc;
-  }
-
   private entriesAfter(v: number): Entry[] {
     const c = this.cache;
     if (v >= c.version) return this.entries.slice(v - c.version);
@@ -59,24 +46,20 @@ export class Draft {
   }
 
   /**
-   * Rebases a batch over the entries after `base`. When none of them is the batch's client's (no
-   * resend to deduplicate: the common case), it maps over the cached composition, so k batches at
-   * one base cost O(k) compositions instead of O(k²).
+   * Rebases a batch over the entries after `base` (rebase.ts), after checking that the work stays
+   * within maxRebaseWork (the batch's changes × the changes accepted since `base`).
    */
   private rebase(base: number, updates: RebaseUpdate[], changeCount: number): RebaseUpdate[] {
     if (base === this.version) return updates;
-    const clientID = updates[0]!.clientID;
     const over = this.entriesAfter(base);
     let work = 0;
     for (const e of over) work += e.wire.length || 1;
-    work *= changeCount;
-    if (work > this.maxRebaseWork) {
+    if (work * changeCount > this.maxRebaseWork) {
       throw new InvalidVersionError(
         `this batch is too far behind to rebase here (${over.length} updates since version ${base}): pull, then resend at the new version`,
       );
     }
-    if (over.some((e) => e.clientID === clientID)) return rebaseBatch(updates, over);
-    return mapOver(updates, this.composedSince(base));
+    return rebaseBatch(updates, over);
   }
 
   /**

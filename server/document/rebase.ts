@@ -1,10 +1,15 @@
 /**
- * Rebasing and deduplication of a client's batch over the updates accepted since its version:
- * exactly `rebaseUpdates` from @codemirror/collab, preceded by a check that every update it would
- * skip as a resend (same clientID) really is the update that was accepted.
+ * Rebasing and deduplication of a client's batch over the updates accepted since its version: the
+ * semantics of `rebaseUpdates` from @codemirror/collab (skip the client's own accepted updates by
+ * clientID, map the rest over the others'), with two differences:
+ * - every update skipped as a resend is checked to really be the update that was accepted;
+ * - the batch is mapped over the accepted updates ONE AT A TIME, as a client receiving them one at a
+ *   time maps its unconfirmed updates. CodeMirror's mapping is not composition-consistent at
+ *   insertion ties (mapping over A then B can differ from mapping over A.compose(B)), so the server
+ *   and its clients must group remote updates the same way, or they diverge: one at a time is the
+ *   grouping both can always use (docs/protocol.md, rule 5).
  */
 import type { ChangeDesc, ChangeSet } from "@codemirror/state";
-import { rebaseUpdates } from "@codemirror/collab";
 import { InvalidVersionError } from "../errors.js";
 import { toWireChanges } from "./changes.js";
 
@@ -19,67 +24,37 @@ function sameEffect(a: ChangeSet, b: ChangeSet): boolean {
   return JSON.stringify(toWireChanges(a)) === JSON.stringify(toWireChanges(b));
 }
 
-/**
- * Walks `over` exactly as rebaseUpdates does; where it would skip `updates[skip]` as already
- * accepted, requires that update, mapped over the other clients' changes accepted before it (since
- * the batch's base), to equal the accepted one. Protects against a client that breaks the protocol
- * (e.g. sends a later update alone at an old version while an earlier one is unconfirmed), whose
- * update rebaseUpdates would otherwise drop silently.
- *
- * One exception: an accepted update of the same client that rebasing made EMPTY may be missing from
- * the batch (a client drops updates that became no-ops locally; resending them is pointless and
- * empty updates are refused). Such an entry is left out of the returned list, so rebaseUpdates does
- * not pair it with the client's next update; leaving out an empty change changes no mapping.
- * @returns `over` without those unpaired empty entries
- * @throws InvalidVersionError (`invalid_version`)
- */
-export function matchResends(updates: readonly RebaseUpdate[], over: readonly RebaseUpdate[]): RebaseUpdate[] {
-  let changes: ChangeDesc | null = null;
-  let skip = 0;
-  const kept: RebaseUpdate[] = [];
-  for (const accepted of over) {
-    const other = skip < updates.length ? updates[skip] : undefined;
-    if (other && other.clientID === accepted.clientID) {
-      const expected = changes ? other.changes.map(changes) : other.changes;
-      if (!sameEffect(expected, accepted.changes)) {
-        if (accepted.changes.empty) continue; // a no-op the client dropped: not a resend of it
-        throw new InvalidVersionError(
-          "an update of this batch carries the clientID of an accepted update but differs from it: " +
-            "send all unconfirmed updates, in order, at your synced version (pull first)",
-        );
-      }
-      if (changes) changes = changes.mapDesc(other.changes, true);
-      skip++;
-    } else {
-      changes = changes ? changes.composeDesc(accepted.changes.desc) : accepted.changes.desc;
-    }
-    kept.push(accepted);
-  }
-  return kept;
-}
 
 /**
- * Maps `updates` over `others` (the composed changes accepted since their base, none of them from
- * this client): what rebaseUpdates computes when it skips nothing, without composing `over` again.
- */
-export function mapOver(updates: readonly RebaseUpdate[], others: ChangeDesc): RebaseUpdate[] {
-  let changes = others;
-  return updates.map((u) => {
-    const mapped = u.changes.map(changes);
-    changes = changes.mapDesc(u.changes, true);
-    return { clientID: u.clientID, changes: mapped };
-  });
-}
-
-/**
- * Rebases `updates` (based on version v) over `over` (the updates accepted after v, in order),
- * dropping the ones already accepted. Returns updates that apply to the latest document.
- * @throws InvalidVersionError when a skipped resend does not match (see matchResends)
+ * Rebases `updates` (based on version v) over `over` (the updates accepted after v, in order), one
+ * accepted update at a time. Where an accepted update carries the clientID of the batch's next
+ * update, that update must be the same one (a resend: skipped), unless the accepted one is EMPTY (a
+ * no-op that rebasing produced and the client dropped: passed over). Otherwise every remaining
+ * update is mapped over the accepted one exactly as `receiveUpdates` maps unconfirmed updates.
+ * @returns the updates still to apply, based on the latest version
+ * @throws InvalidVersionError (`invalid_version`) when a resend does not match
  */
 export function rebaseBatch(updates: readonly RebaseUpdate[], over: readonly RebaseUpdate[]): RebaseUpdate[] {
-  if (over.length === 0) return updates.slice();
-  return rebaseUpdates(updates as RebaseUpdate[], matchResends(updates, over)).map((u) => ({
-    clientID: u.clientID,
-    changes: u.changes as ChangeSet,
-  }));
+  let pending = updates.slice();
+  for (const accepted of over) {
+    const next = pending[0];
+    if (next && next.clientID === accepted.clientID) {
+      if (sameEffect(next.changes, accepted.changes)) {
+        pending = pending.slice(1);
+        continue;
+      }
+      if (accepted.changes.empty) continue; // a no-op the client dropped: not a resend of it
+      throw new InvalidVersionError(
+        "an update of this batch carries the clientID of an accepted update but differs from it: " +
+          "send all unconfirmed updates, in order, at your synced version (pull first)",
+      );
+    }
+    let changes: ChangeDesc = accepted.changes.desc;
+    pending = pending.map((u) => {
+      const mapped = u.changes.map(changes);
+      changes = changes.mapDesc(u.changes, true);
+      return { clientID: u.clientID, changes: mapped };
+    });
+  }
+  return pending;
 }
