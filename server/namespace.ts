@@ -13,7 +13,6 @@ import { countDeliveries, type Metrics } from "./metrics.js";
 import { RATE_LIMITED_EVENTS, type SocketRateLimiter } from "./rate-limit.js";
 import type { Logger } from "./logger.js";
 import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } from "./protocol/events.js";
-import { NAMESPACE } from "./protocol/events.js";
 import { checkCreateSelection, checkInsertValue, checkPull, type PayloadLimits } from "./protocol/validate.js";
 import type { AcceptedUpdate } from "./codespace.js";
 import { Presence } from "./presence.js";

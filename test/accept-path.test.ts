@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ChangeSet, EditorState } from "@codemirror/state";
-import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
+import { collab, getSyncedVersion, sendableUpdates } from "@codemirror/collab";
 import { receiveServerUpdates } from "../client/collab-state.js";
 import { Codespace, type AcceptedUpdate } from "../server/codespace.js";
 import { MemoryStore } from "../server/store/memory-store.js";
