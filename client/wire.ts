@@ -7,18 +7,13 @@
  */
 import { ChangeSet, type Text } from "@codemirror/state";
 import type { WireChange } from "../server/protocol/events.js";
+import { LINE_SEPARATOR, splitsSurrogatePair, toWireChanges } from "../server/document/changes.js";
 
-/** Line separator used for every ChangeSet and EditorState of the client. */
-export const LINE_SEPARATOR = "\n";
+// One implementation for server and client: the same conversions and checks, so both sides agree.
+export { LINE_SEPARATOR, splitsSurrogatePair };
 
 /** A ChangeSet as wire changes (one per changed range; unchanged stretches are omitted). */
-export function changesToWire(changes: ChangeSet): WireChange[] {
-  const out: WireChange[] = [];
-  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
-    out.push({ from: fromA, to: toA, insert: inserted.toString() });
-  });
-  return out;
-}
+export const changesToWire: (changes: ChangeSet) => WireChange[] = toWireChanges;
 
 /**
  * Wire changes as a ChangeSet over a document of `docLength` UTF-16 code units.
@@ -51,15 +46,6 @@ export function updatesFromWire<U extends { clientID: string; changes: readonly 
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** True when `pos` lies between the two halves of a surrogate pair of `doc`. */
-export function splitsSurrogatePair(doc: Text, pos: number): boolean {
-  if (pos <= 0 || pos >= doc.length) return false;
-  const pair = doc.sliceString(pos - 1, pos + 1);
-  const hi = pair.charCodeAt(0);
-  const lo = pair.charCodeAt(1);
-  return hi >= 0xd800 && hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff;
-}
 
 /**
  * Why the server would refuse `changes` applied to `doc` (a position splitting a surrogate pair, an
