@@ -11,8 +11,9 @@
 import type { CodeStore, CommittedUpdates, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValuePayload, VersionedUpdate, WireChange, WireUpdate } from "./protocol/events.js";
-import { DocCache, insertsAreAscii } from "./document/doc-cache.js";
+import { DocCache } from "./document/doc-cache.js";
 import { Draft } from "./document/draft.js";
+import { composeAll, utf8Patch } from "./document/utf8-patch.js";
 
 /** An accepted update as broadcast: `version` is the version after it. */
 export interface AcceptedUpdate {
@@ -209,8 +210,7 @@ export class Codespace {
           epoch: cache.epoch,
           baseVersion: base,
           code: () => draft.doc.toString(),
-          length: draft.doc.length,
-          ascii: cache.ascii && draft.entries.every((e) => insertsAreAscii(e.wire)),
+          patch: () => utf8Patch(cache.doc, composeAll(draft.entries.map((e) => e.changes))),
           updates: draft.entries.map((e) => ({ clientID: e.clientID, changes: e.wire })),
           senders: draft.entries.map((e) => e.sender),
           ttlSeconds: this.options.ttlSeconds,

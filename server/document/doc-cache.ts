@@ -21,13 +21,6 @@ export function textOf(code: string): Text {
   return Text.of(code.split(LINE_SEPARATOR));
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/** True when every insert of `changes` is ASCII. */
-export function insertsAreAscii(changes: readonly WireChange[]): boolean {
-  return changes.every((c) => !NON_ASCII.test(c.insert));
-}
-
 /** Length change of a wire update, UTF-16 code units. */
 function delta(changes: readonly WireChange[]): number {
   let d = 0;
@@ -41,14 +34,11 @@ export class DocCache {
   doc: Text;
   /** Entries for versions `version - history.length + 1 .. version`, oldest first. */
   history: Entry[] = [];
-  /** True while the text is ASCII (UTF-16 positions are then UTF-8 byte offsets; see CommitRequest.ascii). */
-  ascii: boolean;
 
   constructor(snapshot: Snapshot, private readonly historyLength: number) {
     this.epoch = snapshot.epoch;
     this.version = snapshot.version;
     this.doc = textOf(snapshot.code);
-    this.ascii = !NON_ASCII.test(snapshot.code);
   }
 
   /** Oldest version whose successors are all in `history`. */
@@ -68,7 +58,6 @@ export class DocCache {
 
   /** Appends accepted entries whose result is `doc` (the text after the last of them). */
   append(entries: readonly Entry[], doc: Text): void {
-    if (this.ascii) this.ascii = entries.every((e) => insertsAreAscii(e.wire));
     this.history.push(...entries);
     this.version += entries.length;
     this.doc = doc;

@@ -22,6 +22,7 @@ import {
   type ExpiredListener,
   type HistoryResult,
   type Snapshot,
+  type Utf8Patch,
 } from "./code-store.js";
 import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
 import { connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
@@ -187,7 +188,7 @@ export class RedisStore implements CodeStore {
           req.epoch,
           req.baseVersion,
           mode,
-          mode === "apply" ? req.length! : codeOf(req),
+          mode === "apply" ? encodePatch(req.patch!()) : codeOf(req),
           req.ttlSeconds,
           this.historyLength,
           updates.length,
@@ -196,7 +197,7 @@ export class RedisStore implements CodeStore {
           JSON.stringify(feed),
         ),
       );
-    let r = await run(req.ascii && req.length !== undefined ? "apply" : "set");
+    let r = await run(req.patch ? "apply" : "set");
     if (r[0] === "resync") {
       this.logger?.warn({ codespace }, "stored code did not match the patch; writing the whole text");
       r = await run("set");
@@ -291,6 +292,17 @@ export class RedisStore implements CodeStore {
       }
     }
   }
+}
+
+/** The commit script's "apply" argument: `<bytes> <from> <to> <insertBytes> ...\n<inserts>` (redis-scripts.ts). */
+function encodePatch(patch: Utf8Patch): string {
+  let header = String(patch.bytes);
+  let inserts = "";
+  for (const c of patch.changes) {
+    header += ` ${c.from} ${c.to} ${c.insertBytes}`;
+    inserts += c.insert;
+  }
+  return header + "\n" + inserts;
 }
 
 function parseUpdates(items: (string | number)[]): WireUpdate[] {
