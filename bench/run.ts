@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { startRedis, type RedisServerHandle } from "../test/helpers/redis-server.js";
 import type { ChildStats } from "./lib/child.js";
-import type { FanoutJob, FanoutResult, IdleResult, Job, JobResult, LoadMessage, OrchestratorMessage, TraceResult } from "./lib/jobs.js";
+import type { FanoutJob, FanoutResult, IdleResult, Job, JobResult, LoadMessage, OrchestratorMessage, Proto, TraceResult } from "./lib/jobs.js";
 import { procCpuSec, startChild, type ServerChild } from "./lib/servers.js";
 import { renderMarkdown } from "./lib/report.js";
 import { summarizeProfile } from "./lib/profile.js";
@@ -26,12 +26,12 @@ export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
 
 export interface TargetSpec {
-  id: "a" | "b" | "c" | "d";
+  id: "a" | "b" | "c" | "d" | "e" | "f";
   name: string;
   script: string;
   processes: number;
   redis: boolean;
-  proto: "sio" | "ws";
+  proto: Proto;
 }
 
 export const TARGETS: TargetSpec[] = [
@@ -39,6 +39,8 @@ export const TARGETS: TargetSpec[] = [
   { id: "b", name: "(b) this server, 2 processes, Redis", script: "targets/codespace-server.js", processes: 2, redis: true, proto: "sio" },
   { id: "c", name: "(c) Socket.IO relay + Redis adapter, 2 processes", script: "baselines/socketio-relay.js", processes: 2, redis: true, proto: "sio" },
   { id: "d", name: "(d) raw ws relay, pre-encoded frames, 1 process", script: "baselines/ws-relay.js", processes: 1, redis: false, proto: "ws" },
+  { id: "e", name: "(e) Hocuspocus + Redis extension, 2 processes (Yjs)", script: "baselines/hocuspocus.js", processes: 2, redis: true, proto: "hocuspocus" },
+  { id: "f", name: "(f) ShareDB, 1 process, in-memory DB + Redis pub/sub", script: "baselines/sharedb.js", processes: 1, redis: true, proto: "sharedb" },
 ];
 
 export interface LoadShape {
@@ -319,7 +321,7 @@ async function main(): Promise<void> {
   const cfg = smoke ? SMOKE : FULL;
   const out = arg("--out") ?? join(REPO_ROOT, "bench", "results", mode === "full" ? "latest.json" : `${mode}.json`);
   const md = arg("--md") ?? (mode === "full" ? join(REPO_ROOT, "docs", "benchmarks.md") : undefined);
-  const only = (arg("--targets") ?? "a,b,c,d").split(",");
+  const only = (arg("--targets") ?? "a,b,c,d,e,f").split(",");
   const targets = TARGETS.filter((t) => only.includes(t.id));
   const traceDir = process.env.BENCH_TRACES_DIR ?? join(REPO_ROOT, "..", "shared", "traces");
 

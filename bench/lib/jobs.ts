@@ -1,7 +1,10 @@
 /** Jobs the orchestrator (bench/run.ts) hands to the load generator (bench/load/loadgen.ts), and their results. */
 
-/** `sio`: Socket.IO `/codespace` protocol (our server, baseline c); `ws`: raw WebSocket JSON frames (baseline d). */
-export type Proto = "sio" | "ws";
+/**
+ * `sio`: Socket.IO `/codespace` protocol (our server, baseline c); `ws`: raw WebSocket JSON frames
+ * (baseline d); `hocuspocus`: Hocuspocus's protocol with Yjs (peer e); `sharedb`: ShareDB's client (peer f).
+ */
+export type Proto = "sio" | "ws" | "hocuspocus" | "sharedb";
 
 export interface FanoutJob {
   kind: "fanout";

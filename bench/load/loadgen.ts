@@ -17,6 +17,8 @@ import { WebSocket } from "ws";
 import * as hdr from "hdr-histogram-js";
 import { ChangeSet } from "@codemirror/state";
 import { CodespaceClient } from "../../client/index.js";
+import { connectHocuspocus, connectSharedb } from "./peers.js";
+import { CONNECT_TIMEOUT_MS, type Conn, type ConnHandlers } from "./conn.js";
 import type {
   FanoutJob, FanoutResult, IdleJob, IdleResult, Job, JobResult, Latency, LoadMessage, OrchestratorMessage, Proto, TraceJob, TraceResult,
 } from "../lib/jobs.js";
@@ -39,18 +41,6 @@ function sample(): Promise<void> {
 
 // ---- connections ---------------------------------------------------------------------------------
 
-interface Conn {
-  /** Sends one edit; `ack` (Socket.IO only) gets the server's answer. */
-  sendEdit(clientID: string, seq: number, ack: (res: { ok: boolean; error?: { code: string } }) => void): void;
-  close(): void;
-}
-
-interface ConnHandlers {
-  /** A broadcast update arrived. */
-  onUpdate(clientID: string, version: number): void;
-}
-
-const CONNECT_TIMEOUT_MS = 30_000;
 
 function connectSio(url: string, token: string, h: ConnHandlers): Promise<Conn> {
   return new Promise((resolve, reject) => {
@@ -120,7 +110,16 @@ function connectWs(url: string, room: string, h: ConnHandlers): Promise<Conn> {
 }
 
 function connect(proto: Proto, url: string, room: string, h: ConnHandlers): Promise<Conn> {
-  return proto === "sio" ? connectSio(url, room, h) : connectWs(url, room, h);
+  switch (proto) {
+    case "sio":
+      return connectSio(url, room, h);
+    case "ws":
+      return connectWs(url, room, h);
+    case "hocuspocus":
+      return connectHocuspocus(url, room, h);
+    case "sharedb":
+      return connectSharedb(url, room, h);
+  }
 }
 
 /** Runs `fn(0..n-1)` with at most `concurrency` in flight; results in index order. */
