@@ -97,6 +97,10 @@ export function connectSharedb(url: string, room: string, h: ConnHandlers): Prom
       doc.destroy();
       connection.close();
     };
+    // losing the race to create the document also surfaces as an 'error' event: the document exists
+    doc.on("error", (err: Error) => {
+      if ((err as { code?: unknown }).code !== "ERR_DOC_ALREADY_CREATED") process.stderr.write(`sharedb doc error: ${String(err)}\n`);
+    });
     doc.on("op", (op: unknown, source: unknown) => {
       if (source) return; // our own op: counted at its ack
       const inserted: string[] = [];
