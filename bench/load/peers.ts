@@ -98,7 +98,7 @@ export function connectSharedb(url: string, room: string, h: ConnHandlers): Prom
       connection.close();
     };
     // losing the race to create the document also surfaces as an 'error' event: the document exists
-    doc.on("error", (err: Error) => {
+    doc.on("error", (err) => {
       if ((err as { code?: unknown }).code !== "ERR_DOC_ALREADY_CREATED") process.stderr.write(`sharedb doc error: ${String(err)}\n`);
     });
     doc.on("op", (op: unknown, source: unknown) => {
