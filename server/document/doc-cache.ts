@@ -4,9 +4,10 @@
  * compare-and-set commit finds that another process moved on.
  */
 import { ChangeSet, Text } from "@codemirror/state";
-import type { WireChange, WireUpdate } from "../protocol/events.js";
+import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { applyChanges, LINE_SEPARATOR, toWireChanges } from "./changes.js";
+import { changesToWire, LINE_SEPARATOR } from "../../protocol/wire.js";
+import { applyChanges } from "./changes.js";
 
 /** One accepted update: `changes.length` is the document length before it. */
 export interface Entry {
@@ -89,7 +90,7 @@ export class DocCache {
     for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
       doc = applyChanges(doc, changes);
-      entries.push({ clientID: u.clientID, changes, wire: toWireChanges(changes) });
+      entries.push({ clientID: u.clientID, changes, wire: changesToWire(changes) });
     }
     this.append(entries, doc);
     return true;
@@ -109,7 +110,7 @@ export class DocCache {
       const u = updates[i]!;
       const lengthBefore = lengthAfter - delta(u.changes);
       const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
-      older[i] = { clientID: u.clientID, changes, wire: toWireChanges(changes) };
+      older[i] = { clientID: u.clientID, changes, wire: changesToWire(changes) };
       lengthAfter = lengthBefore;
     }
     this.history.unshift(...older);

@@ -11,7 +11,7 @@
  */
 import type { ChangeDesc, ChangeSet } from "@codemirror/state";
 import { InvalidVersionError } from "../errors.js";
-import { toWireChanges } from "./changes.js";
+import { changesToWire } from "../../protocol/wire.js";
 
 /** An update as the rebase sees it: whose, and what (against the document before it). */
 export interface RebaseUpdate {
@@ -21,7 +21,7 @@ export interface RebaseUpdate {
 
 function sameEffect(a: ChangeSet, b: ChangeSet): boolean {
   if (a.length !== b.length || a.newLength !== b.newLength) return false;
-  return JSON.stringify(toWireChanges(a)) === JSON.stringify(toWireChanges(b));
+  return JSON.stringify(changesToWire(a)) === JSON.stringify(changesToWire(b));
 }
 
 
