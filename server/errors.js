@@ -1,0 +1,110 @@
+/**
+ * The server's error classes: one class per wire error code (ioredis style). The codes and the wire
+ * shape `{ code, message }` are the protocol's (protocol/errors.ts), shared with clients.
+ */
+import { ErrorCodes } from "../protocol/errors.js";
+export { ErrorCodes };
+/** Base class: every error the server reports to a client carries a stable `code`. */
+export class CodespaceError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.code = code;
+        this.name = new.target.name;
+    }
+    toWire() {
+        return { code: this.code, message: this.message };
+    }
+}
+export class MissingTokenError extends CodespaceError {
+    constructor(message = "auth.token must be a non-empty string") {
+        super(ErrorCodes.MISSING_TOKEN, message);
+    }
+}
+export class InvalidTokenError extends CodespaceError {
+    constructor(message = "the token was refused") {
+        super(ErrorCodes.INVALID_TOKEN, message);
+    }
+}
+export class AuthUnavailableError extends CodespaceError {
+    constructor(message = "the token could not be checked now; try again later") {
+        super(ErrorCodes.AUTH_UNAVAILABLE, message);
+    }
+}
+export class InvalidPayloadError extends CodespaceError {
+    constructor(message) {
+        super(ErrorCodes.INVALID_PAYLOAD, message);
+    }
+}
+export class ForbiddenError extends CodespaceError {
+    constructor(message = "this codespace is view_only for this connection") {
+        super(ErrorCodes.FORBIDDEN, message);
+    }
+}
+export class InvalidVersionError extends CodespaceError {
+    constructor(message) {
+        super(ErrorCodes.INVALID_VERSION, message);
+    }
+}
+export class VersionTooOldError extends CodespaceError {
+    constructor(message = "history no longer reaches back to this version; reload the codespace") {
+        super(ErrorCodes.VERSION_TOO_OLD, message);
+    }
+}
+export class DocTooLargeError extends CodespaceError {
+    constructor(limit) {
+        super(ErrorCodes.DOC_TOO_LARGE, `the document would exceed ${limit} UTF-16 code units`);
+    }
+}
+export class StoreUnavailableError extends CodespaceError {
+    constructor(message = "the code store is unavailable; nothing was applied") {
+        super(ErrorCodes.STORE_UNAVAILABLE, message);
+    }
+}
+export class ShuttingDownError extends CodespaceError {
+    constructor(message = "the server is shutting down; reconnect") {
+        super(ErrorCodes.SHUTTING_DOWN, message);
+    }
+}
+export class InternalError extends CodespaceError {
+    constructor(message = "internal error; nothing was applied") {
+        super(ErrorCodes.INTERNAL_ERROR, message);
+    }
+}
+export class RateLimitedError extends CodespaceError {
+    constructor(message = "too many requests on this connection; slow down and resend") {
+        super(ErrorCodes.RATE_LIMITED, message);
+    }
+}
+export class TooManyConnectionsError extends CodespaceError {
+    constructor(limit) {
+        super(ErrorCodes.TOO_MANY_CONNECTIONS, `this codespace already has ${limit} connections on this server; try again later`);
+    }
+}
+export class MessageTooLargeError extends CodespaceError {
+    constructor(bytes, limit) {
+        super(ErrorCodes.MESSAGE_TOO_LARGE, `the message is ${bytes} bytes, more than the ${limit} bytes allowed`);
+    }
+}
+/** One class per code (ioredis style); `toCodespaceError` maps anything else to `internal_error`. */
+export const ErrorClasses = {
+    [ErrorCodes.MISSING_TOKEN]: MissingTokenError,
+    [ErrorCodes.INVALID_TOKEN]: InvalidTokenError,
+    [ErrorCodes.AUTH_UNAVAILABLE]: AuthUnavailableError,
+    [ErrorCodes.INVALID_PAYLOAD]: InvalidPayloadError,
+    [ErrorCodes.FORBIDDEN]: ForbiddenError,
+    [ErrorCodes.INVALID_VERSION]: InvalidVersionError,
+    [ErrorCodes.VERSION_TOO_OLD]: VersionTooOldError,
+    [ErrorCodes.DOC_TOO_LARGE]: DocTooLargeError,
+    [ErrorCodes.STORE_UNAVAILABLE]: StoreUnavailableError,
+    [ErrorCodes.SHUTTING_DOWN]: ShuttingDownError,
+    [ErrorCodes.INTERNAL_ERROR]: InternalError,
+    [ErrorCodes.RATE_LIMITED]: RateLimitedError,
+    [ErrorCodes.TOO_MANY_CONNECTIONS]: TooManyConnectionsError,
+    [ErrorCodes.MESSAGE_TOO_LARGE]: MessageTooLargeError,
+};
+/** Normalizes any thrown value into a CodespaceError (unknown faults become `internal_error`). */
+export function toCodespaceError(err) {
+    return err instanceof CodespaceError ? err : new InternalError();
+}
+//# sourceMappingURL=errors.js.map
