@@ -186,6 +186,8 @@ export interface BenchResults {
   idle: IdleRow[];
   trace: TraceRow[];
   docsize: DocSizeRow[];
+  /** Jobs that failed (the run goes on without them): what, and the error's first line. */
+  failures: { what: string; error: string }[];
   profile?: unknown;
   durationSec: number;
 }
@@ -411,6 +413,20 @@ async function docsizeRun(t: RunningTarget, cfg: BenchConfig, probe: Redis, size
   return row;
 }
 
+/**
+ * Runs one job; a failure (a load generator that could not connect within its timeout on a starved
+ * machine, ...) is logged and recorded in `results.failures` instead of ending the whole run.
+ */
+async function attempt(results: BenchResults, what: string, job: () => Promise<void>): Promise<void> {
+  try {
+    await job();
+  } catch (err) {
+    const error = ((err as Error).message ?? String(err)).split("\n")[0]!.slice(0, 300);
+    results.failures.push({ what, error });
+    log(`FAILED ${what}: ${error}`);
+  }
+}
+
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -471,6 +487,7 @@ async function main(): Promise<void> {
     idle: [],
     trace: [],
     docsize: [],
+    failures: [],
     durationSec: 0,
   };
 
@@ -501,13 +518,13 @@ async function main(): Promise<void> {
         let t: RunningTarget;
         if (!process.argv.includes("--no-fanout")) {
           t = await startTarget(spec, redis, redisPid);
-          for (const load of cfg.loads) results.fanout.push(await fanoutRun(t, load, cfg));
+          for (const load of cfg.loads) await attempt(results, `${spec.id} fan-out, rooms of ${load.roomSize} @${load.rooms * load.writersPerRoom * load.ratePerWriter}/s`, async () => void results.fanout.push(await fanoutRun(t, load, cfg)));
           await t.stop();
           await probe.flushall();
         }
         if (!process.argv.includes("--no-idle")) {
           t = await startTarget(spec, redis, redisPid);
-          results.idle.push(await idleRun(t, cfg));
+          await attempt(results, `${spec.id} idle`, async () => void results.idle.push(await idleRun(t, cfg)));
           await t.stop();
           await probe.flushall();
         }
@@ -517,7 +534,7 @@ async function main(): Promise<void> {
         for (const mode of cfg.traceModes) {
           for (const spec of targets.filter((t) => (cfg.traceTargets as string[]).includes(t.id))) {
             const t = await startTarget(spec, redis, redisPid);
-            results.trace.push(await traceRun(t, cfg, tracePath, mode));
+            await attempt(results, `${spec.id} trace ${mode}`, async () => void results.trace.push(await traceRun(t, cfg, tracePath, mode)));
             await t.stop();
             await probe.flushall();
           }
@@ -528,8 +545,11 @@ async function main(): Promise<void> {
         const t = await startTarget(b, redis, redisPid);
         for (const size of cfg.docSizes) {
           for (const nonAscii of [false, true]) {
-            results.docsize.push(await docsizeRun(t, cfg, probe, size, nonAscii, 1, cfg.docEdits));
-            results.docsize.push(await docsizeRun(t, cfg, probe, size, nonAscii, cfg.docBatch, cfg.docBatchUpdates));
+            for (const [batch, edits] of [[1, cfg.docEdits], [cfg.docBatch, cfg.docBatchUpdates]] as const) {
+              await attempt(results, `b document ${size} ${nonAscii ? "non-ASCII" : "ASCII"} batch ${batch}`, async () =>
+                void results.docsize.push(await docsizeRun(t, cfg, probe, size, nonAscii, batch, edits)),
+              );
+            }
           }
         }
         await t.stop();

@@ -30,6 +30,7 @@ test("bench smoke: every target and peer delivers every edit; idle, both trace r
     });
     assert.equal(code, 0, `bench --smoke failed:\n${output}`);
     const r = JSON.parse(await readFile(out, "utf8")) as BenchResults;
+    assert.deepEqual(r.failures, [], "jobs failed");
     assert.deepEqual(r.fanout.map((f) => f.target).sort(), ["a", "b", "c", "d", "e", "f"]);
     for (const f of r.fanout) {
       assert.ok(f.result.deliveries > 0, `${f.target}: no deliveries`);

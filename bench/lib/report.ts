@@ -92,6 +92,12 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
   );
   L.push("");
 
+  if ((r.failures ?? []).length > 0) {
+    L.push("**Jobs that failed in this run** (the run went on without them; a failure is not a result):", "");
+    for (const f of r.failures) L.push(`- ${f.what}: ${f.error}`);
+    L.push("");
+  }
+
   // ---- fan-out
   L.push("## Fan-out: deliveries, CPU, latency", "");
   L.push(

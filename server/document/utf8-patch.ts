@@ -12,7 +12,7 @@
 import { Buffer } from "node:buffer";
 import type { ChangeSet, Text } from "@codemirror/state";
 import type { Utf8Patch } from "../store/code-store.js";
-import { LINE_SEPARATOR } from "./changes.js";
+import { LINE_SEPARATOR } from "../../protocol/wire.js";
 
 const byteLengths = new WeakMap<Text, number>();
 
