@@ -83,7 +83,7 @@ const FULL: BenchConfig = {
     { roomSize: 50, rooms: 4, writersPerRoom: 2, ratePerWriter: 50 },
   ],
   warmupMs: 2000,
-  durationMs: 8000,
+  durationMs: 6000,
   drainMs: 5000,
   idleConnections: 5000,
   idleRoomSize: 10,
@@ -202,11 +202,17 @@ interface RunningTarget {
   stop(): Promise<void>;
 }
 
-async function startTarget(spec: TargetSpec, redis: RedisServerHandle | undefined, redisPid: number, nodeArgs: string[] = []): Promise<RunningTarget> {
+async function startTarget(
+  spec: TargetSpec,
+  redis: RedisServerHandle | undefined,
+  redisPid: number,
+  nodeArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
+): Promise<RunningTarget> {
   // The per-socket rate limit (default 100 events/s) is raised: under a starved load generator the
   // open-loop writers catch up in bursts, which would measure the limiter instead of the server
   // (the relays have none). The per-keystroke writer stays under the default anyway.
-  const env: Record<string, string> = { ...(spec.redis && redis ? { REDIS_URL: redis.url } : {}), RATE_LIMIT_EVENTS: "100000" };
+  const env: Record<string, string> = { ...(spec.redis && redis ? { REDIS_URL: redis.url } : {}), RATE_LIMIT_EVENTS: "100000", ...extraEnv };
   const children: ServerChild[] = [];
   for (let i = 0; i < spec.processes; i++) children.push(await startChild(join(DIST_BENCH, spec.script), env, nodeArgs));
   return {
@@ -542,7 +548,8 @@ async function main(): Promise<void> {
       }
       const b = targets.find((t) => t.id === "b");
       if (b && !process.argv.includes("--no-docsize")) {
-        const t = await startTarget(b, redis, redisPid);
+        // MAX_DOC_LENGTH above the largest size, so a 1,000,000-character document can still grow
+        const t = await startTarget(b, redis, redisPid, [], { MAX_DOC_LENGTH: String(2 * Math.max(...cfg.docSizes)) });
         for (const size of cfg.docSizes) {
           for (const nonAscii of [false, true]) {
             for (const [batch, edits] of [[1, cfg.docEdits], [cfg.docBatch, cfg.docBatchUpdates]] as const) {
