@@ -1,5 +1,5 @@
 /**
- * The benchmark: `npm run bench` (full, ~4 min on 2 cores; writes bench/results/latest.json and
+ * The benchmark: `npm run bench` (full, ~8–11 min on 2 cores; writes bench/results/latest.json and
  * docs/benchmarks.md), `npm run bench:smoke` (seconds; writes bench/results/smoke.json only),
  * `npm run bench:profile` (room-of-10 load with `node --cpu-prof` on the server processes).
  *
@@ -186,6 +186,8 @@ export interface BenchResults {
   idle: IdleRow[];
   trace: TraceRow[];
   docsize: DocSizeRow[];
+  /** Rows replaced by a later partial run (spliced into latest.json by hand, see the report). */
+  reruns?: { date: string; git: { commit: string; dirty: boolean }; what: string; loadAvg: { start: number; end: number } }[];
   /** Jobs that failed (the run goes on without them): what, and the error's first line. */
   failures: { what: string; error: string }[];
   profile?: unknown;

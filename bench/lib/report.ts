@@ -32,6 +32,12 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
       "Servers, redis-server and the load generator share these cores (and, on a shared machine, other work); ratios measured in one run are the figures to trust, absolute times drift.",
     "",
   );
+  for (const x of r.reruns ?? []) {
+    L.push(
+      `**Rerun:** the ${x.what}, on ${x.date.slice(0, 16).replace("T", " ")} UTC (code ${x.git.commit}${x.git.dirty ? " plus uncommitted changes" : ""}, load average ${x.loadAvg.start} → ${x.loadAvg.end}); every ratio still compares rows of one run.`,
+      "",
+    );
+  }
   L.push("Raw results: `bench/results/latest.json`. Method, caveats, profiles and what was tried: below the tables.", "");
 
   // ---- targets (issue 13)

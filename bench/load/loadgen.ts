@@ -446,7 +446,7 @@ async function docsize(job: DocSizeJob): Promise<DocSizeResult> {
     const n = Math.min(job.batch, job.edits - sent);
     for (let k = 0; k < n; k++, sent++) {
       const at = writer.doc.line(1 + rand(writer.doc.lines)).from; // a line start never splits a surrogate pair
-      writer.edit("w", ChangeSet.of({ from: at, insert: job.inserts[sent % job.inserts.length]! }, writer.doc.length));
+      writer.edit("w", ChangeSet.of({ from: at, insert: job.inserts[sent % job.inserts.length]! }, writer.doc.length), k === n - 1);
     }
     await writer.idle();
   }

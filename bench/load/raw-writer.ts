@@ -54,23 +54,32 @@ export class RawWriter {
       socket.on("connect_error", (err) => (clearTimeout(timer), reject(err)));
       socket.once("connected", (p: { epoch: string; version: number; code: string }) => {
         clearTimeout(timer);
-        resolve(new RawWriter(socket, p.epoch, p.version, p.code, maxBatch, minIntervalMs));
+        const writer = new RawWriter(socket, p.epoch, p.version, p.code, maxBatch, minIntervalMs);
+        // a lost connection loses the ack of the batch in flight: report it instead of waiting forever
+        socket.on("disconnect", (reason) => {
+          writer.error ??= `disconnected: ${reason}`;
+          for (const w of writer.idleWaiters.splice(0)) w();
+        });
+        resolve(writer);
       });
     });
   }
 
-  /** Applies `changes` (positions in the current text) locally and queues them as one update. */
-  edit(clientID: string, changes: ChangeSet): void {
+  /**
+   * Applies `changes` (positions in the current text) locally and queues them as one update; with
+   * `send` false it only queues (to fill a whole batch before the first one goes out).
+   */
+  edit(clientID: string, changes: ChangeSet, send = true): void {
     const wire: WireChange[] = [];
     changes.iterChanges((from, to, _fb, _tb, inserted) => wire.push({ from, to, insert: inserted.sliceString(0, inserted.length, "\n") }));
     this.doc = changes.apply(this.doc);
     this.queue.push({ clientID, changes: wire });
-    this.pump();
+    if (send) this.pump();
   }
 
   /** Resolves when every queued update is acknowledged. */
   idle(): Promise<void> {
-    if (!this.inFlight && this.queue.length === 0) return Promise.resolve();
+    if (this.error || (!this.inFlight && this.queue.length === 0)) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
