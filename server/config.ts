@@ -62,6 +62,11 @@ export interface Config {
   readonly authCacheMaxEntries: number;
   /** Port on which the cluster primary serves the workers' aggregated `GET /metrics` (unset: not served). Default unset. */
   readonly metricsPort: number | undefined;
+  /**
+   * Folder where the embedded in-memory store (no REDIS_URL) keeps its codespaces across restarts;
+   * relative to the working directory. Default `./data`.
+   */
+  readonly dataDir: string;
   /** Worker processes forked by the cluster entry (`npm run cluster`), count. Default: the number of CPUs (`os.availableParallelism()`). */
   readonly workers: number;
 }
@@ -93,6 +98,7 @@ const schema = Joi.object({
   AUTH_CACHE_MS: Joi.number().integer().min(0).max(3_600_000).default(0),
   AUTH_CACHE_MAX_ENTRIES: Joi.number().integer().min(1).max(10_000_000).default(10_000),
   METRICS_PORT: Joi.number().integer().min(0).max(65535),
+  DATA_DIR: Joi.string().default("./data"),
   WORKERS: Joi.number().integer().min(1).max(1024).default(() => availableParallelism()),
 })
   .unknown(true)
@@ -149,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     authCacheMs: value.AUTH_CACHE_MS,
     authCacheMaxEntries: value.AUTH_CACHE_MAX_ENTRIES,
     metricsPort: value.METRICS_PORT,
+    dataDir: value.DATA_DIR,
     workers: value.WORKERS,
   });
 }

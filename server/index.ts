@@ -52,6 +52,8 @@ export interface CreateServerOptions {
    * config.port.
    */
   listen?: boolean;
+  /** The code store to use instead of the default one (main.ts: the persistent in-memory store). */
+  store?: CodeStore;
 }
 
 function corsOption(origins: readonly string[]) {
@@ -65,9 +67,9 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
 
-  const store: CodeStore = config.redisUrl
+  const store: CodeStore = options.store ?? (config.redisUrl
     ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
-    : new MemoryStore({ historyLength: config.historyLength });
+    : new MemoryStore({ historyLength: config.historyLength }));
   const redisAdapter = config.redisUrl ? await connectRedisAdapter(config.redisUrl) : undefined;
 
   const isReady = () =>

@@ -7,6 +7,8 @@
  * `{"msg":"listening","port":<n>}` on stdout.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -56,7 +58,7 @@ const CONFIG_VARS = [
   "MAX_UPDATES_PER_BATCH", "MAX_CHANGES_PER_UPDATE", "MAX_CHANGES_PER_BATCH", "MAX_REBASE_WORK", "MAX_SELECTIONS", "MAX_MESSAGE_BYTES",
   "RATE_LIMIT_EVENTS", "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_DISCONNECT_AFTER", "MAX_CONNECTIONS_PER_CODESPACE",
   "AUTH_CACHE_MS", "AUTH_CACHE_MAX_ENTRIES", "METRICS_PORT",
-  "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "WORKERS",
+  "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "WORKERS", "DATA_DIR",
   // set by `node --test` for its own children; irrelevant to the server
   "NODE_TEST_CONTEXT",
 ];
@@ -86,6 +88,8 @@ export function startServerProcess(env: Record<string, string> = {}, opts: Start
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const k of CONFIG_VARS) delete childEnv[k];
   Object.assign(childEnv, { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info" }, env);
+  const ownDataDir = env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), "codespace-data-")) : undefined;
+  if (ownDataDir) childEnv.DATA_DIR = ownDataDir;
 
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? SERVER_MAIN], {
     cwd: REPO_ROOT,
@@ -110,6 +114,7 @@ export function startServerProcess(env: Record<string, string> = {}, opts: Start
     const finish = (): void => {
       if (closeTimer) clearTimeout(closeTimer);
       live.delete(child);
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
       resolve(exitStatus!);
     };
     child.once("exit", (code, signal) => {
