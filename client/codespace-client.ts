@@ -39,6 +39,7 @@ import { CodespaceClientError, TRANSIENT_CODES } from "./errors.js";
 import type { CodespaceClientEvents, ConnectionStatus, ConnectOptions, ResetReason } from "./types.js";
 import { UpdateBuffer } from "./update-buffer.js";
 import { Waiters } from "./waiters.js";
+import { dropOversized } from "./oversized.js";
 import { changesToWire, LINE_SEPARATOR, updatesFromWire, wireProblem } from "./wire.js";
 
 /** The typed Socket.IO socket the client uses (exposed as `client.socket`). */
@@ -544,12 +545,31 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     } else if (TRANSIENT_CODES.has(code)) {
       this.#retryLater(() => this.#flush());
       this.#waiters.check();
+    } else if (code === "doc_too_large" && this.#dropOversized(res.error)) {
+      this.#afterSync();
     } else {
       // Refused for good (invalid_payload, forbidden, doc_too_large): drop what cannot be sent.
       this.#emitError(res.error, "insert_value refused, local changes dropped: ");
       this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
       this.#afterSync();
     }
+  }
+
+  /**
+   * `doc_too_large`: drops only the insertions that make the document too long (oversized.ts),
+   * reports "this paste is too large (limit N characters)" and keeps every other unsent edit.
+   * False when that cannot help (the caller then drops everything).
+   */
+  #dropOversized(error: WireError): boolean {
+    if (typeof error.limit !== "number") return false;
+    const r = dropOversized(this.#state, this.#confirmed, error.limit);
+    if (!r) return false;
+    this.#state = r.state;
+    this.#sentPrefix = 0;
+    this.#invalidStreak = 0;
+    this.#report(new CodespaceClientError("doc_too_large", `this paste is too large (limit ${error.limit} characters); your other edits are kept`));
+    this.emit("change", { remote: true, changes: r.changes });
+    return true;
   }
 
   /** Runs `fn` after the next backoff delay (several requests share one timer). */

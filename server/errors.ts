@@ -45,6 +45,8 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export interface WireError {
   code: ErrorCode;
   message: string;
+  /** `doc_too_large` only: MAX_DOC_LENGTH, UTF-16 code units. */
+  limit?: number;
 }
 
 /** Base class: every error the server reports to a client carries a stable `code`. */
@@ -96,8 +98,11 @@ export class VersionTooOldError extends CodespaceError {
   }
 }
 export class DocTooLargeError extends CodespaceError {
-  constructor(limit: number) {
-    super(ErrorCodes.DOC_TOO_LARGE, `the document would exceed ${limit} UTF-16 code units`);
+  constructor(readonly limit: number) {
+    super(ErrorCodes.DOC_TOO_LARGE, `the document would exceed ${limit} UTF-16 code units (MAX_DOC_LENGTH); nothing was applied`);
+  }
+  override toWire(): WireError {
+    return { code: this.code, message: this.message, limit: this.limit };
   }
 }
 export class StoreUnavailableError extends CodespaceError {
