@@ -328,7 +328,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     if (!code) return; // transport failure: the Manager retries by itself
     const error = new CodespaceClientError(code, err.data?.message ?? err.message);
     if (!this.#initialized) return this.#stop(error);
-    if (code === "auth_unavailable" || code === "too_many_connections") {
+    if (code === "auth_unavailable" || code === "too_many_connections" || code === "store_unavailable") {
       this.#retryLater(() => this.socket.connect());
     } else {
       this.#report(error);

@@ -46,7 +46,7 @@ function leaveCluster(): Promise<void> {
 }
 
 export async function runWorker(config: Config): Promise<void> {
-  const server = await createServer(config, { listen: false }).catch((err: Error) => {
+  const server = await createServer(config, { listen: false, waitForRedis: false }).catch((err: Error) => {
     process.stderr.write(`codespace-cluster worker ${process.pid}: could not start: ${err.message}\n`);
     process.exit(1);
   });

@@ -18,8 +18,8 @@ import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } 
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
 import { MemoryStore } from "./store/memory-store.js";
-import { RedisStore } from "./store/redis-store.js";
-import { connectRedisAdapter } from "./redis-adapter.js";
+import { startRedis } from "./redis-backend.js";
+import { storeReadyMiddleware } from "./store-ready.js";
 
 export interface CodespaceServer {
   io: Server;
@@ -52,6 +52,12 @@ export interface CreateServerOptions {
    * config.port.
    */
   listen?: boolean;
+  /**
+   * With REDIS_URL: resolve only once Redis answers (default true, for embedding and tests). False
+   * (main.ts, cluster workers): resolve as soon as the port is open; until Redis answers `/readyz`
+   * is 503 and handshakes are refused with `store_unavailable`.
+   */
+  waitForRedis?: boolean;
   /** The code store to use instead of the default one (main.ts: the persistent in-memory store). */
   store?: CodeStore;
 }
@@ -67,13 +73,14 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
 
-  const store: CodeStore = options.store ?? (config.redisUrl
-    ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
-    : new MemoryStore({ historyLength: config.historyLength }));
-  const redisAdapter = config.redisUrl ? await connectRedisAdapter(config.redisUrl) : undefined;
+  // With Redis, the port opens at once: until Redis answers (and whenever it is lost) /readyz is 503,
+  // handshakes are refused with store_unavailable, and redis-watch.ts logs what it waits for.
+  const redis = config.redisUrl && !options.store ? startRedis(config.redisUrl, config, logger, metrics) : undefined;
+  const store: CodeStore = options.store ?? redis?.store ?? new MemoryStore({ historyLength: config.historyLength });
+  const redisAdapter = redis?.adapter;
 
-  const isReady = () =>
-    !shuttingDown && store.isReady() && (!redisAdapter || redisAdapter.isReady());
+  const isStoreReady = () => (redis ? redis.isReady() : store.isReady());
+  const isReady = () => !shuttingDown && isStoreReady();
 
   const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metrics.handler }));
   const io = new Server(httpServer, {
@@ -92,6 +99,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const broadcast = broadcaster(nsp);
   const registry = new CodespaceRegistry(store, config, broadcast, (count) => metrics.updatesAccepted.inc(count));
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
+  nsp.use(storeReadyMiddleware(isStoreReady));
   nsp.use(authMiddleware(new TokenChecker(config, logger, { metrics }), logger));
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
   const rateLimiter = new SocketRateLimiter(config);
@@ -109,6 +117,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
     });
   }
   const port = options.listen !== false ? (httpServer.address() as AddressInfo).port : config.port;
+  if (redis && options.waitForRedis !== false) await redis.ready;
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -119,8 +128,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
       nsp.local.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
-      await store.close();
-      await redisAdapter?.close();
+      await (redis ? redis.close() : store.close());
     })());
 
   return { io, httpServer, port, logger, registry, metrics, rateLimiter, isReady, close };

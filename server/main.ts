@@ -29,7 +29,7 @@ const logger = createLogger(config.logLevel);
 const store = config.redisUrl
   ? undefined
   : await PersistentMemoryStore.open({ historyLength: config.historyLength, dataDir: config.dataDir, logger }).catch(fail);
-const server = await createServer(config, { logger, store }).catch(fail);
+const server = await createServer(config, { logger, store, waitForRedis: false }).catch(fail);
 const host = config.host === "0.0.0.0" ? "localhost" : config.host;
 server.logger.info(
   { port: server.port, url: `http://${host}:${server.port}`, store: config.redisUrl ? "redis" : "memory", dataDir: store?.dataDir },
