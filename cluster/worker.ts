@@ -11,6 +11,7 @@
 import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createServer } from "../server/index.js";
+import { exitOnStartupError } from "../server/startup-error.js";
 import type { PrimaryMessage, WorkerMessage } from "./protocol.js";
 
 function send(message: WorkerMessage): void {
@@ -46,10 +47,9 @@ function leaveCluster(): Promise<void> {
 }
 
 export async function runWorker(config: Config): Promise<void> {
-  const server = await createServer(config, { listen: false, waitForRedis: false }).catch((err: Error) => {
-    process.stderr.write(`codespace-cluster worker ${process.pid}: could not start: ${err.message}\n`);
-    process.exit(1);
-  });
+  const server = await createServer(config, { listen: false, waitForRedis: false }).catch((err: unknown) =>
+    exitOnStartupError(`codespace-cluster worker ${process.pid}`, err, config),
+  );
   sticky.setupWorker(server.io);
   server.logger.info({ workerPid: process.pid }, "worker started");
   send({ type: "codespace:ready" });

@@ -1,11 +1,13 @@
 /**
  * Process entry: read the config from the environment, start the server, shut down gracefully on
  * SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS (which also writes the in-memory store's DATA_DIR).
- * A bad setting exits 1 with one line naming it.
+ * Every startup failure (a bad setting, the port taken, DATA_DIR unwritable, ...) exits 1 with one
+ * line on stderr (startup-error.ts).
  */
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createServer } from "./index.js";
 import { createLogger } from "./logger.js";
+import { exitOnStartupError } from "./startup-error.js";
 import { PersistentMemoryStore } from "./store/persistent-memory-store.js";
 
 let config: Config;
@@ -19,10 +21,7 @@ try {
   throw err;
 }
 
-function fail(err: Error): never {
-  process.stderr.write(`codespace-server: could not start: ${err.message}\n`);
-  process.exit(1);
-}
+const fail = (err: unknown): never => exitOnStartupError("codespace-server", err, config);
 
 const logger = createLogger(config.logLevel);
 // Without Redis, the embedded store keeps its codespaces in DATA_DIR across restarts.
