@@ -14,7 +14,8 @@ import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
-import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace.js";
+import { attachNamespace, broadcaster, expireLocally, roomOf, type CodespaceNamespace } from "./namespace.js";
+import { PresenceHeartbeat } from "./presence-heartbeat.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
 import { MemoryStore } from "./store/memory-store.js";
@@ -104,7 +105,10 @@ export async function createServer(config: Config, options: CreateServerOptions 
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
   const rateLimiter = new SocketRateLimiter(config);
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
+  // user_left for the sockets of a crashed peer process (presence-heartbeat.ts)
+  const heartbeat = config.redisUrl && redis ? new PresenceHeartbeat(nsp, { url: config.redisUrl, keyPrefix: config.keyPrefix, logger, roomOf }) : undefined;
   store.onExpired((codespace) => {
+    if (heartbeat && PresenceHeartbeat.owns(codespace)) return; // a presence key, not a codespace
     registry.invalidate(codespace);
     expireLocally(nsp, codespace);
     logger.info({ codespace }, "codespace expired");
@@ -128,6 +132,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
       nsp.local.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
+      await heartbeat?.close();
       await (redis ? redis.close() : store.close());
     })());
 

@@ -31,7 +31,7 @@ function launchRedis(): Promise<RedisServerHandle> {
 before(async () => {
   redisPort = await freePort();
   redisDir = await mkdtemp(join(tmpdir(), "redis-visibility-"));
-  srv = await startServerProcess({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, LOG_LEVEL: "info" });
+  srv = await startServerProcess({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, LOG_LEVEL: "info" }, { waitReady: false });
 });
 after(async () => {
   await srv?.kill();
