@@ -135,7 +135,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
       transports: opts.transports ?? ["polling", "websocket"],
       forceNew: true,
       ...opts.socketOptions,
-      auth: { token },
+      auth: opts.name ? { token, name: opts.name } : { token },
     });
     this.#listen();
   }

@@ -22,6 +22,11 @@ export interface ConnectOptions {
    * Default 4194304 (the server's default).
    */
   maxMessageBytes?: number;
+  /**
+   * Display name shown to the others (presence), sent as `auth.name` at every handshake: at most 40
+   * characters. To change it later, set `client.socket.auth.name`: it is sent at the next handshake.
+   */
+  name?: string;
   /** Extra Socket.IO options (merged last, except `auth`). */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }

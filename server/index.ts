@@ -21,6 +21,7 @@ import type { CodeStore } from "./store/code-store.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { startRedis } from "./redis-backend.js";
 import { storeReadyMiddleware } from "./store-ready.js";
+import { displayNameMiddleware } from "./display-name.js";
 
 export interface CodespaceServer {
   io: Server;
@@ -102,6 +103,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
   nsp.use(storeReadyMiddleware(isStoreReady));
   nsp.use(authMiddleware(new TokenChecker(config, logger, { metrics }), logger));
+  nsp.use(displayNameMiddleware());
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
   const rateLimiter = new SocketRateLimiter(config);
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });

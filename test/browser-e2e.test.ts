@@ -5,8 +5,7 @@
  * identical text equal to the Redis `code` field; a remote cursor is drawn; a page survives its
  * server process being restarted on the same port.
  *
- * Writes a screenshot of the two pages side by side to `.tmp/demo.png`, or to `docs/demo.png` when
- * UPDATE_DEMO_PNG=1.
+ * Writes a screenshot of the two pages side by side to `.tmp/demo-e2e.png`.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -211,7 +210,8 @@ describe("two browsers on two server processes", { timeout: 60_000 }, () => {
         `</body>`,
     );
     await sheet.waitForFunction(() => Array.from(document.images).every((i) => i.complete));
-    const out = process.env.UPDATE_DEMO_PNG === "1" ? join(REPO_ROOT, "docs", "demo.png") : join(REPO_ROOT, ".tmp", "demo.png");
+    // docs/demo.png comes from test/demo-page.test.ts (UPDATE_DEMO_PNG=1)
+    const out = join(REPO_ROOT, ".tmp", "demo-e2e.png");
     await mkdir(join(out, ".."), { recursive: true });
     await writeFile(out, await sheet.screenshot());
     await sheet.close();
