@@ -52,7 +52,7 @@ async function tempDir(): Promise<string> {
 }
 
 test("server: a bad setting", async () => {
-  await expectOneLine(SERVER_MAIN, { PORT: "eighty" }, /^codespace-server: invalid PORT: /);
+  await expectOneLine(SERVER_MAIN, { PORT: "eighty" }, /^codespace-server: invalid PORT="eighty": /);
 });
 
 test("server: the port is taken", async () => {
@@ -82,7 +82,7 @@ test("server: DATA_DIR cannot be a folder (a file is in the way)", async () => {
 });
 
 test("cluster: a bad setting", async () => {
-  await expectOneLine(CLUSTER_MAIN, { WORKERS: "0", REDIS_URL: "redis://127.0.0.1:1" }, /^codespace-cluster: invalid WORKERS: /);
+  await expectOneLine(CLUSTER_MAIN, { WORKERS: "0", REDIS_URL: "redis://127.0.0.1:1" }, /^codespace-cluster: invalid WORKERS="0": /);
 });
 
 test("cluster: no REDIS_URL", async () => {

@@ -20,7 +20,8 @@ import type { SavedCodespace } from "./data-dir.js";
 /** setTimeout's largest delay (ms); longer TTLs re-arm the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-interface Entry {
+/** A stored codespace: its state, its history and its TTL. */
+interface StoredCodespace {
   epoch: string;
   version: number;
   code: string;
@@ -41,7 +42,7 @@ export interface MemoryStoreOptions {
 }
 
 export class MemoryStore implements CodeStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, StoredCodespace>();
   private readonly listeners: ExpiredListener[] = [];
   private readonly watchers = new Map<string, CommitListener>();
   private readonly historyLength: number;
@@ -71,7 +72,7 @@ export class MemoryStore implements CodeStore {
     const left = rec.expiresAt - Date.now();
     if (left <= 0) return false;
     const history = rec.history.slice(-this.historyLength).map(copyUpdate);
-    const entry: Entry = { epoch: rec.epoch, version: rec.version, code: rec.code, history, expiresAt: 0 };
+    const entry: StoredCodespace = { epoch: rec.epoch, version: rec.version, code: rec.code, history, expiresAt: 0 };
     clearTimeout(this.entries.get(rec.codespace)?.timer);
     this.entries.set(rec.codespace, entry);
     this.arm(rec.codespace, entry, left / 1000);
@@ -176,13 +177,13 @@ export class MemoryStore implements CodeStore {
   }
 
   /** Copies of the updates after `version`, or undefined when history does not reach back. */
-  private since(entry: Entry, version: number): WireUpdate[] | undefined {
+  private since(entry: StoredCodespace, version: number): WireUpdate[] | undefined {
     const first = entry.version - entry.history.length; // version the oldest kept update is based on
     if (version < first || version > entry.version) return undefined;
     return entry.history.slice(version - first).map(copyUpdate);
   }
 
-  private arm(codespace: string, entry: Entry, ttlSeconds: number): void {
+  private arm(codespace: string, entry: StoredCodespace, ttlSeconds: number): void {
     clearTimeout(entry.timer);
     entry.expiresAt = Date.now() + ttlSeconds * 1000;
     const tick = (): void => {
@@ -215,6 +216,6 @@ function copyUpdate(u: WireUpdate): WireUpdate {
   return { clientID: u.clientID, changes: u.changes.map((c) => ({ from: c.from, to: c.to, insert: c.insert })) };
 }
 
-function snapshotOf(entry: Entry): Snapshot {
+function snapshotOf(entry: StoredCodespace): Snapshot {
   return { epoch: entry.epoch, version: entry.version, code: entry.code };
 }
