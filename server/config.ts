@@ -64,6 +64,26 @@ export interface Config {
   readonly metricsPort: number | undefined;
   /** Worker processes forked by the cluster entry (`npm run cluster`), count. Default: the number of CPUs (`os.availableParallelism()`). */
   readonly workers: number;
+  /** The site's SECRET_KEY for verifying its share tokens locally (server/auth/share-tokens.ts). Unset: not verified locally. */
+  readonly shareTokenSecret: string | undefined;
+  /** Bound of a site's hook call (authenticate, onCommit, onConnect, onDisconnect, onExpired), milliseconds. Default 5000. */
+  readonly hookTimeoutMs: number;
+  /** Base URL of the site's save/load endpoint (`PUT`/`GET ${saveUrl}<codespace>`), ending in `/`. Unset: no durable saves. */
+  readonly saveUrl: string | undefined;
+  /** Key of the HMAC-SHA256 signature of saves and loads (`X-Codespace-Signature`). Required with SAVE_URL. */
+  readonly saveSecret: string | undefined;
+  /** Quiet time after the last commit before a save, milliseconds (at most one save per this while edits continue). Default 2000. */
+  readonly saveDebounceMs: number;
+  /** Longest time a commit waits for its save while edits continue, milliseconds. Default 10000. */
+  readonly saveMaxWaitMs: number;
+  /** Longest time an unsaved codespace is kept past its TTL while the site cannot take it, seconds. Default 604800 (7 days). */
+  readonly saveMaxRetentionS: number;
+  /** Timeout of one save or load request (the whole response), milliseconds. Default 10000. */
+  readonly saveTimeoutMs: number;
+  /** Lease of a save claim, milliseconds: another process takes over a save this long after its owner went silent. Default 30000. */
+  readonly saveLeaseMs: number;
+  /** Cap of the exponential backoff (with jitter) between failed save attempts, milliseconds. Default 30000. */
+  readonly saveRetryMaxMs: number;
 }
 
 const schema = Joi.object({
@@ -94,6 +114,16 @@ const schema = Joi.object({
   AUTH_CACHE_MAX_ENTRIES: Joi.number().integer().min(1).max(10_000_000).default(10_000),
   METRICS_PORT: Joi.number().integer().min(0).max(65535),
   WORKERS: Joi.number().integer().min(1).max(1024).default(() => availableParallelism()),
+  SHARE_TOKEN_SECRET: Joi.string(),
+  HOOK_TIMEOUT_MS: Joi.number().integer().min(1).max(600_000).default(5000),
+  SAVE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
+  SAVE_SECRET: Joi.string().when("SAVE_URL", { is: Joi.exist(), then: Joi.required() }),
+  SAVE_DEBOUNCE_MS: Joi.number().integer().min(10).max(3_600_000).default(2000),
+  SAVE_MAX_WAIT_MS: Joi.number().integer().min(Joi.ref("SAVE_DEBOUNCE_MS")).max(86_400_000).default(10_000),
+  SAVE_MAX_RETENTION_S: Joi.number().integer().min(1).default(7 * 86_400),
+  SAVE_TIMEOUT_MS: Joi.number().integer().min(10).max(600_000).default(10_000),
+  SAVE_LEASE_MS: Joi.number().integer().greater(Joi.ref("SAVE_TIMEOUT_MS")).max(3_600_000).default(30_000),
+  SAVE_RETRY_MAX_MS: Joi.number().integer().min(10).max(3_600_000).default(30_000),
 })
   .unknown(true)
   .prefs({ convert: true, abortEarly: true });
@@ -122,6 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  let saveUrl: string | undefined = value.SAVE_URL;
+  if (saveUrl && !saveUrl.endsWith("/")) saveUrl += "/";
   return Object.freeze({
     port: value.PORT,
     host: value.HOST,
@@ -150,5 +182,15 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     authCacheMaxEntries: value.AUTH_CACHE_MAX_ENTRIES,
     metricsPort: value.METRICS_PORT,
     workers: value.WORKERS,
+    shareTokenSecret: value.SHARE_TOKEN_SECRET,
+    hookTimeoutMs: value.HOOK_TIMEOUT_MS,
+    saveUrl,
+    saveSecret: value.SAVE_SECRET,
+    saveDebounceMs: value.SAVE_DEBOUNCE_MS,
+    saveMaxWaitMs: value.SAVE_MAX_WAIT_MS,
+    saveMaxRetentionS: value.SAVE_MAX_RETENTION_S,
+    saveTimeoutMs: value.SAVE_TIMEOUT_MS,
+    saveLeaseMs: value.SAVE_LEASE_MS,
+    saveRetryMaxMs: value.SAVE_RETRY_MAX_MS,
   });
 }

@@ -37,6 +37,13 @@ export const ErrorCodes = {
    * server cannot answer such a message: Socket.IO closes the connection at `maxHttpBufferSize`).
    */
   MESSAGE_TOO_LARGE: "message_too_large",
+  /** Handshake: a local share token (SHARE_TOKEN_SECRET) that is authentic but past its expiry. */
+  TOKEN_EXPIRED: "token_expired",
+  /**
+   * Handshake: the codespace is not in the store and the site could not be asked for it (the load
+   * hook failed or timed out); nothing was created. Retry later.
+   */
+  CODESPACE_UNAVAILABLE: "codespace_unavailable",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -132,6 +139,17 @@ export class MessageTooLargeError extends CodespaceError {
   }
 }
 
+export class TokenExpiredError extends CodespaceError {
+  constructor(message = "the share token has expired") {
+    super(ErrorCodes.TOKEN_EXPIRED, message);
+  }
+}
+export class CodespaceUnavailableError extends CodespaceError {
+  constructor(message = "the codespace could not be loaded from the site now; try again later") {
+    super(ErrorCodes.CODESPACE_UNAVAILABLE, message);
+  }
+}
+
 /** One class per code (ioredis style); `toCodespaceError` maps anything else to `internal_error`. */
 export const ErrorClasses = {
   [ErrorCodes.MISSING_TOKEN]: MissingTokenError,
@@ -148,6 +166,8 @@ export const ErrorClasses = {
   [ErrorCodes.RATE_LIMITED]: RateLimitedError,
   [ErrorCodes.TOO_MANY_CONNECTIONS]: TooManyConnectionsError,
   [ErrorCodes.MESSAGE_TOO_LARGE]: MessageTooLargeError,
+  [ErrorCodes.TOKEN_EXPIRED]: TokenExpiredError,
+  [ErrorCodes.CODESPACE_UNAVAILABLE]: CodespaceUnavailableError,
 } as const;
 
 /** Normalizes any thrown value into a CodespaceError (unknown faults become `internal_error`). */
