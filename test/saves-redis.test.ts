@@ -120,6 +120,7 @@ describe("two processes", () => {
       await assertConverged(client, cs, editors);
       await assertSiteHasStored(cs);
       assertGrowing(cs);
+      assert.deepEqual(site.requests.filter((r) => r.codespace.startsWith("tmp-")), [], "tmp- codespaces are never saved or loaded");
     } finally {
       site.mode = "ok";
       await stream.stop(20_000).catch(() => {});
