@@ -8,7 +8,7 @@
 export const ErrorCodes = {
   /** Handshake: `auth.token` missing, empty or not a string. */
   MISSING_TOKEN: "missing_token",
-  /** Handshake: the site API answered 401/403/404, or a `tmp-` token is malformed. */
+  /** Handshake: the site API answered 401/403/404, a `tmp-` token is malformed, or a share token does not verify. */
   INVALID_TOKEN: "invalid_token",
   /** Handshake: the site API timed out, failed, answered 5xx or a malformed body, or API_BASE_URL is unset. */
   AUTH_UNAVAILABLE: "auth_unavailable",
