@@ -10,11 +10,9 @@ import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { authMiddleware } from "./auth/authenticate.js";
 import { builtinHooks } from "./builtin-hooks.js";
+import { attachHookEvents } from "./hook-events.js";
 import { HookFailures, mergeHooks, type Hooks } from "./hooks.js";
-import { Loader } from "./persistence/loader.js";
-import { loadMiddleware } from "./persistence/load-middleware.js";
-import { createSaveMetrics } from "./persistence/save-metrics.js";
-import { Saver } from "./persistence/saver.js";
+import { createPersistence } from "./persistence/persistence.js";
 import { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
 import { httpRoutes } from "./http.js";
@@ -105,34 +103,20 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const count = (outcome: AuthOutcome): void => metrics.authChecks.inc({ outcome });
   const builtins = builtinHooks(config, { logger, count, countCall: (outcome) => metrics.authApiCalls.inc({ outcome }) });
   const hooks = mergeHooks(options.hooks, builtins.hooks);
-  const saveMetrics = createSaveMetrics(metrics.registry, () => store.unsavedCount());
-  const loader = hooks.load && new Loader({ store, load: hooks.load, timeoutMs: config.saveTimeoutMs, logger, metrics: saveMetrics, failures });
-  const saver = hooks.save &&
-    new Saver({
-      store, save: hooks.save, logger, metrics: saveMetrics, failures,
-      debounceMs: config.saveDebounceMs, maxWaitMs: config.saveMaxWaitMs, leaseMs: config.saveLeaseMs,
-      timeoutMs: config.saveTimeoutMs, retryMaxMs: config.saveRetryMaxMs,
-    });
+  const persistence = createPersistence({ config, store, hooks, logger, metrics, failures });
   const registry = new CodespaceRegistry(store, config, broadcast, (codespace, n, commit) => {
     metrics.updatesAccepted.inc(n);
-    saver?.committed(codespace);
+    persistence.committed(codespace);
     failures.notify("onCommit", hooks.onCommit, { codespace, ...commit }, config.hookTimeoutMs);
-  }, {
-    open: loader && ((id, ttl) => loader.open(id, ttl)),
-    save: saver && { debounceMs: config.saveDebounceMs, maxWaitMs: config.saveMaxWaitMs, retentionSeconds: config.saveMaxRetentionS },
-  });
+  }, persistence.registry);
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
   nsp.use(authMiddleware({
     hooks: hooks.authenticate, selfBounded: builtins.selfBounded, timeoutMs: config.hookTimeoutMs, logger, count, failures,
     unhandledMessage: "this server checks no share tokens: set API_BASE_URL or SHARE_TOKEN_SECRET (only tmp- tokens work without them)",
   }));
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
-  if (loader) nsp.use(loadMiddleware(loader, config.codespaceExpireUpdate, logger));
-  nsp.on("connection", (socket) => {
-    const event = { codespace: socket.data.codespace, socket: socket.id, mode: socket.data.mode };
-    failures.notify("onConnect", hooks.onConnect, event, config.hookTimeoutMs);
-    socket.on("disconnect", (reason) => failures.notify("onDisconnect", hooks.onDisconnect, { ...event, reason }, config.hookTimeoutMs));
-  });
+  persistence.attach(nsp);
+  attachHookEvents(nsp, hooks, failures, config.hookTimeoutMs);
   const rateLimiter = new SocketRateLimiter(config);
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
   store.onExpired((codespace) => {
@@ -141,7 +125,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
     logger.info({ codespace }, "codespace expired");
     failures.notify("onExpired", hooks.onExpired, { codespace }, config.hookTimeoutMs);
   });
-  saver?.start();
+  persistence.start();
 
   if (options.listen !== false) {
     await new Promise<void>((resolve, reject) => {
@@ -161,7 +145,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
       // what this process owes is saved now, or left claimable in the store (never lost)
-      await saver?.close(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
+      await persistence.close(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
       await store.close();
       await redisAdapter?.close();
     })());

@@ -234,7 +234,8 @@ export class RedisStore implements CodeStore {
     }
     switch (r[0]) {
       case "ok":
-        if (r[2] !== undefined) await this.index(codespace, Number(r[2])).catch(() => {});
+        // the due time; not awaited: no extra round trip before the ack
+        if (r[2] !== undefined) void this.index(codespace, Number(r[2])).catch(() => {});
         return { status: "ok", version: Number(r[1]) };
       case "conflict":
         return { status: "conflict", version: Number(r[1]), updates: parseUpdates(r.slice(2)) };
@@ -273,7 +274,7 @@ export class RedisStore implements CodeStore {
     );
     switch (r[0]) {
       case "gone":
-        await this.call(() => this.cmd.zrem(this.saveIndex, codespace));
+        await this.unindex(codespace);
         return { status: "gone" };
       case "clean":
         await this.unindex(codespace);
