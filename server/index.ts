@@ -12,7 +12,7 @@ import { authMiddleware } from "./auth/authenticate.js";
 import { builtinHooks } from "./builtin-hooks.js";
 import { attachHookEvents } from "./hook-events.js";
 import { HookFailures, mergeHooks, type Hooks } from "./hooks.js";
-import { createPersistence } from "./persistence/persistence.js";
+import { checkSaveConfig, createPersistence } from "./persistence/persistence.js";
 import { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
 import { httpRoutes } from "./http.js";
@@ -72,6 +72,7 @@ function corsOption(origins: readonly string[]) {
 
 /** Builds and starts a server listening on config.port/config.host. */
 export async function createServer(config: Config, options: CreateServerOptions = {}): Promise<CodespaceServer> {
+  checkSaveConfig(config);
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
