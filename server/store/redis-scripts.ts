@@ -95,19 +95,17 @@ if stored == base then
   for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
     redis.call('HDEL', key, 'h:' .. v)
   end
-  local save = ARGV[10 + n]
+  local save, due = ARGV[10 + n], nil
   if save then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local dirty = tonumber(redis.call('HGET', key, 'dirty_since') or '')
-    if not dirty then dirty = now end
+    local dirty = tonumber(redis.call('HGET', key, 'dirty_since') or '') or now
     redis.call('HSET', key, 'dirty_since', dirty, 'touched_at', now, 'ttl', ARGV[5])
-    redis.call('EXPIRE', key, math.max(tonumber(ARGV[5]), tonumber(ARGV[12 + n])))
-    redis.call('PUBLISH', ARGV[8 + n], ARGV[9 + n])
-    return {'ok', newv, math.min(now + tonumber(save), dirty + tonumber(ARGV[11 + n]))}
+    due = math.min(now + tonumber(save), dirty + tonumber(ARGV[11 + n]))
   end
-  redis.call('EXPIRE', key, ARGV[5])
+  redis.call('EXPIRE', key, save and math.max(tonumber(ARGV[5]), tonumber(ARGV[12 + n])) or ARGV[5])
   redis.call('PUBLISH', ARGV[8 + n], ARGV[9 + n])
+  if due then return {'ok', newv, due} end
   return {'ok', newv}
 end
 local function snapshot()
