@@ -18,6 +18,8 @@ const never = <T>(): Promise<T> => new Promise<T>(() => {});
 const saved: Omit<SaveRequest, "signal">[] = [];
 const commits: CommitEvent[] = [];
 const connects: ConnectionEvent[] = [];
+const disconnects: (ConnectionEvent & { reason: string })[] = [];
+const expirations: string[] = [];
 const loads: string[] = [];
 
 const hooks: Hooks = {
@@ -34,6 +36,8 @@ const hooks: Hooks = {
     return undefined;
   },
   onConnect: (e) => void connects.push(e),
+  onDisconnect: (e) => void disconnects.push(e),
+  onExpired: ({ codespace }) => void expirations.push(codespace),
   async save({ signal: _signal, ...req }) {
     if (req.codespace === "a") throw new Error("save boom");
     if (req.codespace === "b") return never();
@@ -49,7 +53,7 @@ const hooks: Hooks = {
 let srv: InProcessServer;
 before(async () => {
   srv = await startInProcessServer(
-    { HOOK_TIMEOUT_MS: "300", SAVE_DEBOUNCE_MS: "50", SAVE_MAX_WAIT_MS: "200", SAVE_TIMEOUT_MS: "300", SAVE_LEASE_MS: "1000", SAVE_RETRY_MAX_MS: "200" },
+    { TMP_CODESPACE_EXPIRE_UPDATE: "1", HOOK_TIMEOUT_MS: "300", SAVE_DEBOUNCE_MS: "50", SAVE_MAX_WAIT_MS: "200", SAVE_TIMEOUT_MS: "300", SAVE_LEASE_MS: "1000", SAVE_RETRY_MAX_MS: "200" },
     { hooks },
   );
 });
@@ -110,4 +114,13 @@ test("onCommit and save hooks that throw (a) or never resolve (b) affect only th
   } finally {
     closeAll(editors);
   }
+});
+
+test("onConnect, onDisconnect and onExpired receive their events", { timeout: 30_000 }, async () => {
+  const { socket, connected } = await connectSocket(srv.url, "tmp-expiring");
+  await until(() => connects.some((c) => c.socket === connected.id && c.codespace === "tmp-expiring"), "onConnect");
+  // TMP_CODESPACE_EXPIRE_UPDATE=1: the codespace expires, its socket is disconnected
+  await until(() => expirations.includes("tmp-expiring"), "onExpired");
+  await until(() => disconnects.some((d) => d.socket === connected.id && d.codespace === "tmp-expiring" && d.mode === "edit"), "onDisconnect");
+  socket.close();
 });

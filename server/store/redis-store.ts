@@ -224,7 +224,8 @@ export class RedisStore implements CodeStore {
     if (req.save) {
       // The index entry is written before the commit (same connection: Redis runs it first), so a
       // process dying between the commit and the second write below never hides an unsaved commit.
-      // Not awaited: no extra round trip on the accept path.
+      // Not awaited: no extra round trip on the accept path. (On a Redis Cluster the index and the
+      // key may live on different nodes, where this ordering does not hold: await it there.)
       if (this.cmd.status === "ready") void this.cmd.zadd(this.saveIndex, "NX", Date.now() + req.save.maxWaitMs, codespace).catch(() => {});
     }
     let r = await run(req.ascii && req.length !== undefined ? "apply" : "set");
