@@ -259,6 +259,14 @@ test("load before edit: a failed load refuses with codespace_unavailable and cre
     f.socket.close();
     assert.equal(f.connected.code, "");
     assert.equal(await client.hexists(cs, "dirty_since"), 0, "a loaded codespace is not unsaved");
+    // a record the site wrote into Redis itself (name and code, no epoch) is adopted, not loaded
+    const written = randomUUID();
+    await client.hset(written, "name", "n", "code", "written by the site");
+    site.loadMode = { status: 500 };
+    const w = await connectSocket(srv.url, token(written));
+    w.socket.close();
+    assert.equal(w.connected.code, "written by the site");
+    assert.equal(site.requests.filter((r) => r.codespace === written).length, 0, "the site was asked");
   } finally {
     site.loadMode = undefined;
     await srv.close();

@@ -43,6 +43,8 @@ export class Loader {
   private async openOnce(codespace: string, ttlSeconds: number): Promise<Snapshot> {
     const existing = await this.o.store.load(codespace);
     if (existing) return existing;
+    // a record the site wrote itself (code without an epoch) is adopted as it is, not loaded
+    if (await this.o.store.exists(codespace)) return this.o.store.open(codespace, ttlSeconds);
     let loaded: { code: string } | null;
     try {
       loaded = await withTimeout("load", this.o.timeoutMs, (signal) => this.o.load({ codespace, signal }));

@@ -160,6 +160,11 @@ export interface CodeStore extends SaveState {
    * @throws StoreUnavailableError
    */
   load(codespace: string): Promise<Snapshot | null>;
+  /**
+   * True when the codespace has a record, with or without an epoch (a record written by the site
+   * API, `name` and `code` only, counts). @throws StoreUnavailableError
+   */
+  exists(codespace: string): Promise<boolean>;
   /** Atomic compare-and-set of text, version, history and TTL. @throws StoreUnavailableError */
   commit(codespace: string, req: CommitRequest): Promise<CommitResult>;
   /** Updates after `version` (at most the configured history length back). @throws StoreUnavailableError */

@@ -83,6 +83,11 @@ export class MemoryStore implements CodeStore {
     return entry ? { epoch: entry.epoch, version: entry.version, code: entry.code } : null;
   }
 
+  /** See CodeStore.exists. */
+  async exists(codespace: string): Promise<boolean> {
+    return this.entries.has(codespace);
+  }
+
   /** See CodeStore.commit: compare-and-set on `baseVersion`; refreshes the TTL on success. */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const entry = this.entries.get(codespace);

@@ -196,6 +196,11 @@ export class RedisStore implements CodeStore {
     return { code: code ?? "", version: Number(version), epoch };
   }
 
+  /** See CodeStore.exists (EXISTS). @throws StoreUnavailableError */
+  async exists(codespace: string): Promise<boolean> {
+    return (await this.call(() => this.cmd.exists(this.key(codespace)))) === 1;
+  }
+
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const updates = req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes }));
