@@ -6,7 +6,7 @@
  * no name (clients show "guest xxxx").
  */
 import type { Socket } from "socket.io";
-import type { SocketAuth } from "./auth.js";
+import type { SocketAuth } from "./hooks.js";
 import { InvalidPayloadError } from "./errors.js";
 
 /** Longest display name accepted in `auth.name`, UTF-16 code units. */

@@ -19,6 +19,8 @@ export interface SavedCodespace {
   history: WireUpdate[];
   /** When the TTL runs out, milliseconds since the epoch (Date.now()). */
   expiresAt: number;
+  /** Durable-save bookkeeping of the in-memory store (store/memory-store.ts), when saves are on. */
+  save?: { dirtySince?: number; touchedAt?: number; ttlSeconds?: number; savedVersion?: number; attempts?: number };
 }
 
 /** The data folder cannot be created, read or written (a startup failure: one line, exit 1). */
