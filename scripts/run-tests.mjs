@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 // Runs the compiled test suite: every `*.test.js` under dist/test/ (recursively), skipping
-// `helpers/` directories, through `node --test`. Extra arguments go to `node --test`
-// (e.g. `npm test -- --test-name-pattern=handshake`).
+// `helpers/` directories, through `node --test`, one file at a time. Extra arguments go to
+// `node --test` (e.g. `npm test -- --test-name-pattern=handshake`).
+//
+// Bounds: each test and hook has its own timeout (test/helpers/bounded.ts: 60 s unless it sets
+// more); on Node 20 `--test-timeout` bounds each FILE, so it is given here as the file bound
+// (FILE_TIMEOUT_MS, unless the arguments set one), and `--test-force-exit` ends a file once its
+// tests are done even if a timed-out test left a socket open. The spec reporter prints the results,
+// scripts/file-times-reporter.mjs the time each file took (unless the arguments choose a reporter).
 //
 // Why not `node --test dist/test/`: on Node 20 a directory argument also runs every .js file under a
 // `test/` directory (dist/test/helpers/*.js included), and Node 22+ treats the argument as a glob.
@@ -41,7 +47,17 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const child = spawn(process.execPath, ["--test", "--test-concurrency=1", ...process.argv.slice(2), ...files], {
+/** Most time one test file may take, milliseconds. */
+const FILE_TIMEOUT_MS = 300_000;
+const args = process.argv.slice(2);
+const given = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+const defaults = [
+  ...(given("--test-timeout") ? [] : [`--test-timeout=${FILE_TIMEOUT_MS}`]),
+  ...(given("--test-reporter")
+    ? []
+    : ["--test-reporter=spec", "--test-reporter-destination=stdout", `--test-reporter=${join(root, "scripts", "file-times-reporter.mjs")}`, "--test-reporter-destination=stdout"]),
+];
+const child = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test-force-exit", ...defaults, ...args, ...files], {
   cwd: root,
   stdio: "inherit",
 });

@@ -4,7 +4,7 @@
  * with resends. Every client and the store must converge; nothing is applied twice or lost; a
  * genuine resend is never refused.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ChangeSet, EditorState } from "@codemirror/state";

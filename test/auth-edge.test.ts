@@ -5,7 +5,7 @@
  * API_TIMEOUT_MS: handshake.test.ts.) Real redis-server, stub site API, in-process servers and one
  * server child process whose output is captured.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";

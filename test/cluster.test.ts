@@ -4,7 +4,8 @@
  * polling upgraded to websocket). Also: REDIS_URL required, a worker's graceful SIGTERM while
  * updates stream, the primary's SIGTERM.
  */
-import { after, before, describe, test } from "node:test";
+import type { TestContext } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -30,29 +31,33 @@ const SHUTDOWN_TIMEOUT_MS = 5000;
 
 let redis: RedisServerHandle;
 let rc: Redis;
-let srv: ServerProcess;
 
 before(async () => {
   redis = await startRedis();
   rc = redis.client();
-  srv = await startServerProcess(
-    { REDIS_URL: redis.url, WORKERS: "2", SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: "info" },
-    { script: CLUSTER_MAIN, timeoutMs: 30_000 },
-  );
 });
 
 after(async () => {
-  await srv?.kill();
   await redis?.stop();
 });
 
+/** A primary with 2 workers of its own (each test that needs one starts it: nothing carries over). */
+async function startCluster(t: TestContext): Promise<ServerProcess> {
+  const srv = await startServerProcess(
+    { REDIS_URL: redis.url, WORKERS: "2", SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: "info" },
+    { script: CLUSTER_MAIN, timeoutMs: 30_000 },
+  );
+  t.after(() => srv.kill());
+  return srv; // the primary logs "listening" once both workers are ready
+}
+
 /** Worker pids announced by the primary ("worker ready" with a workerId), in order. */
-function workerPids(): number[] {
+function workerPids(srv: ServerProcess): number[] {
   return [...srv.output().matchAll(/\{[^\n]*"workerPid":(\d+),"workerId":\d+,"msg":"worker ready"/g)].map((m) => Number(m[1]));
 }
 
 /** Pid of the worker that logged the connection of socket `id`. */
-function pidServing(id: string): number {
+function pidServing(srv: ServerProcess, id: string): number {
   const m = srv.output().match(new RegExp(`"pid":(\\d+),[^\\n]*"socket":"${id.replace(/[^\w-]/g, ".")}"[^\\n]*"msg":"socket connected"`));
   assert.ok(m, `no "socket connected" line for ${id}`);
   return Number(m[1]);
@@ -76,8 +81,9 @@ describe("cluster", () => {
     assert.equal(stdout, "", "nothing should start (no workers, no listening)");
   });
 
-  test("2 workers: 200 polling-only + 200 websocket-only (+ 40 upgrading) clients edit and converge; no 400, every upgrade succeeds", async () => {
-    assert.equal(workerPids().length, 2);
+  test("2 workers: 200 polling-only + 200 websocket-only (+ 40 upgrading) clients edit and converge; no 400, every upgrade succeeds", { timeout: 180_000 }, async (t) => {
+    const srv = await startCluster(t);
+    assert.equal(workerPids(srv).length, 2);
     const codespaces = Array.from({ length: 8 }, () => `tmp-${randomUUID()}`);
     const plan: { mix: Mix; n: number }[] = [
       { mix: "polling", n: 200 },
@@ -115,7 +121,10 @@ describe("cluster", () => {
     }
   });
 
-  test("SIGTERM of one worker while updates stream: every acknowledged update is in Redis, it exits in time, it is replaced", async () => {
+  test("SIGTERM of one worker while updates stream: every acknowledged update is in Redis, it exits in time, it is replaced", { timeout: 120_000 }, async (t) => {
+    const srv = await startCluster(t);
+    const initialWorkers = workerPids(srv);
+    assert.equal(initialWorkers.length, 2);
     const codespaces = [`tmp-${randomUUID()}`, `tmp-${randomUUID()}`];
     const mixes: Mix[] = ["polling", "websocket", "upgrade"];
     const editors = await Promise.all(
@@ -123,8 +132,8 @@ describe("cluster", () => {
     );
     try {
       // The victim: the worker serving the first editor (so some of these clients are on it).
-      const victim = pidServing(editors[0]!.client.id);
-      assert.ok(workerPids().includes(victim), `socket ${editors[0]!.client.id} is on pid ${victim}, not a worker`);
+      const victim = pidServing(srv, editors[0]!.client.id);
+      assert.ok(initialWorkers.includes(victim), `socket ${editors[0]!.client.id} is on pid ${victim}, not a worker`);
       const edits = streamEdits(editors, 30_000);
       await withTimeout(edits.reach(60), 30_000, "60 confirmed updates before the SIGTERM");
 
@@ -141,14 +150,18 @@ describe("cluster", () => {
       for (const token of codespaces) await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
       // The victim's clients were disconnected and came back (to the other worker or the replacement).
       assert.ok(editors.some((e) => e.disconnects > 0), "some clients should have been moved off the stopped worker");
-      await waitForOutput(srv.output, /"workerId":3,"msg":"worker ready"/, 15_000);
+      // A replacement (a worker pid not seen before) announced itself ready.
+      await waitForOutput(srv.output, /("msg":"worker ready"[\s\S]*?){3}/, 15_000);
+      const replacement = workerPids(srv).filter((p) => !initialWorkers.includes(p));
+      assert.equal(replacement.length, 1, `one replacement worker, got ${JSON.stringify(workerPids(srv))}`);
       assert.match(srv.output(), new RegExp(`"pid":${victim},[^\\n]*"msg":"worker stopped"`));
     } finally {
       closeAll(editors);
     }
   });
 
-  test("SIGTERM of the primary: the workers shut down gracefully, the primary exits 0 after them", async () => {
+  test("SIGTERM of the primary: the workers shut down gracefully, the primary exits 0 after them", { timeout: 60_000 }, async (t) => {
+    const srv = await startCluster(t);
     const { url } = srv;
     assert.equal((await fetch(`${url}/readyz`)).status, 200);
     const status = await srv.stop("SIGTERM", SHUTDOWN_TIMEOUT_MS + 5000);

@@ -7,7 +7,7 @@
  * the server already has are resent and must be deduplicated) and rebased by the server over what
  * the author had not seen. Everyone and the stored `code` must end at the trace's endContent.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";

@@ -4,7 +4,7 @@
  * `code` converge, and every surviving token written by anyone is there exactly once: nothing
  * acknowledged is lost, nothing is applied twice.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CodespaceClient } from "../client/index.js";

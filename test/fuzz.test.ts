@@ -5,7 +5,7 @@
  * and never corrupts the document: a model that applies exactly the acknowledged batches, an
  * observer socket that applies the broadcasts, and a fresh socket's snapshot all agree at the end.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";

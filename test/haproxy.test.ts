@@ -4,7 +4,7 @@
  * case the client/server timeouts, are rewritten), two real server processes sharing a real Redis.
  * Also validates docker-compose.yml with Debian's `docker-compose` and its agreement with haproxy.cfg.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";

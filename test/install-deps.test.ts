@@ -4,7 +4,7 @@
  * apt-get when they are missing. Run here against a PATH holding none of them and a fake apt-get
  * that records its arguments and "installs" stub commands.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";

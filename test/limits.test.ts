@@ -7,7 +7,7 @@
  * In-process server, in-memory store, small limits. Document length, updates per batch, changes per
  * update and selections per message are covered by payloads.test.ts.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

@@ -4,7 +4,7 @@
  * listener left behind. In-process server on a real redis-server (the in-memory store keeps
  * codespaces alive by design until their TTL, so it would not tell leaks apart).
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

@@ -4,7 +4,7 @@
  * serves the sum over its workers at METRICS_PORT. In-process servers, real redis-server, the
  * cluster entry as a child process.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";

@@ -4,7 +4,7 @@
  * concurrently, one insert_value in flight each, applying broadcasts in version order. Every
  * writer's text, built from broadcasts, must equal the stored `code`; nothing is lost or doubled.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";

@@ -3,7 +3,7 @@
  * stable code and a message, changes nothing (history, text, broadcasts), and leaves the server
  * answering. In-process server, in-memory store, small limits.
  */
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, before, beforeEach, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

@@ -6,7 +6,7 @@
  * (cross-host broadcasts) and the keyspace subscription (expiry) recover by themselves; clients keep
  * editing; nothing acknowledged is lost; no process crashes. Also /readyz during shutdown.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";

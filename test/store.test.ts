@@ -3,7 +3,7 @@
  * (test/helpers/redis-server.ts; no mocks). Redis-only checks (raw hash layout, PTTL, concurrency
  * across instances, restart and outage) follow in their own block.
  */
-import { test, describe, before, after } from "node:test";
+import { test, describe, before, after } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
