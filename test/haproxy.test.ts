@@ -141,7 +141,7 @@ describe("two hosts behind haproxy", () => {
         10_000,
         "the polling socket being cut by the 1 s timeouts",
       );
-      assert.match(pollingDropped, /xhr poll error|transport (error|close)/);
+      assert.match(pollingDropped, /^connect_error: |^disconnect: transport (error|close)/);
       // Idle for three times the client timeout in all: nothing is expected to happen to the websocket.
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(wsDisconnected, "", "the idle websocket was closed");
