@@ -31,7 +31,7 @@ describe("real trace replay across two processes on one Redis", () => {
   });
 
   for (const file of SEQUENTIAL) {
-    test(file, async () => {
+    test(file, { timeout: 120_000 }, async () => {
       const trace = loadTrace(file);
       assert.equal(trace.startContent, "");
       const token = `tmp-trace-${file.split(".")[0]}`;
