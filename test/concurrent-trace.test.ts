@@ -11,8 +11,8 @@ import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
-import type { InsertValueBroadcast } from "../server/protocol/events.js";
-import { toWireChanges } from "../server/document/changes.js";
+import type { InsertValueBroadcast } from "../protocol/events.js";
+import { changesToWire } from "../protocol/wire.js";
 import { startServersOnRedis, type ServersOnRedis } from "./helpers/servers-on-redis.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
 import { loadTrace, type ConcurrentTrace } from "./helpers/traces.js";
@@ -90,7 +90,7 @@ class Agent {
 
   /** Pushes every unconfirmed update at the synced version; resolves with the ack's version and what was sent. */
   async push(epoch: string): Promise<{ version: number; base: number; sent: number }> {
-    const updates = sendableUpdates(this.state).map((u) => ({ clientID: u.clientID, changes: toWireChanges(u.changes) }));
+    const updates = sendableUpdates(this.state).map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) }));
     const base = getSyncedVersion(this.state);
     const ack = await emitAck(this.socket, "insert_value", { epoch, version: base, updates });
     if (!ack.ok) throw new Error(`push refused: ${JSON.stringify(ack.error)}`);
