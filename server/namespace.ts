@@ -4,7 +4,7 @@
  * concerns only: acks, `operation_error`, rooms, broadcasts, expiry disconnects.
  */
 import type { Namespace, Server, Socket } from "socket.io";
-import type { SocketAuth } from "./auth.js";
+import type { SocketAuth } from "./hooks.js";
 import type { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
 import { ForbiddenError, InvalidPayloadError, RateLimitedError, ShuttingDownError, toCodespaceError } from "./errors.js";
