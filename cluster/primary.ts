@@ -46,7 +46,7 @@ export async function runPrimary(config: Config): Promise<void> {
   }
 
   // Bind first: a port in use stops everything before any worker starts.
-  const router = setupStickyPrimary();
+  const router = setupStickyPrimary({ logger });
   const listening = await router.listen(config.port, config.host).catch((err: NodeJS.ErrnoException) => {
     process.stderr.write(listenFailureMessage("PORT", config.host, config.port, err) + "\n");
     process.exit(1);

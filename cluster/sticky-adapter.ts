@@ -85,8 +85,13 @@ export interface StickyPrimary {
   readonly heldTotal: number;
 }
 
-/** Primary side: sticky's `setupPrimary` behind the session gate, and the routing of new sessions. */
-export function setupStickyPrimary(): StickyPrimary {
+export interface StickyPrimaryOptions {
+  /** Gets one warn line per request that waited HOLD_MS for its session's binding in vain. */
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/** Primary side: sticky's `setupMaster` behind the session gate, and the routing of new sessions. */
+export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPrimary {
   const workers = new Map<number, WorkerState>();
   /** Session id -> worker id, from sticky's own binding messages. */
   const bound = new Map<string, number>();
@@ -160,7 +165,10 @@ export function setupStickyPrimary(): StickyPrimary {
         clearTimeout(timer);
         handOver(socket, chunk);
       };
-      const timer = setTimeout(go, HOLD_MS);
+      const timer = setTimeout(() => {
+        options.logger?.warn({ sid, workerId: p.worker, heldMs: HOLD_MS }, "request's session still not bound; handing it over anyway");
+        go();
+      }, HOLD_MS);
       p.waiters.push(go);
     });
     socket.resume();

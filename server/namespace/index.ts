@@ -8,8 +8,11 @@
  * events.ts (the pipelines of insert_value, create_selection, pull), broadcast.ts (commit and
  * expiry broadcasts, delivery count), unknown-event.ts.
  */
+import { setTimeout as delay } from "node:timers/promises";
+import type { Codespace } from "../codespace.js";
 import type { CodespaceRegistry } from "../codespace-registry.js";
 import { toCodespaceError } from "../errors.js";
+import type { Snapshot } from "../store/code-store.js";
 import { admit } from "../connection-cap.js";
 import { Presence } from "../presence.js";
 import type { ConnectedPayload } from "../protocol/events.js";
@@ -24,6 +27,27 @@ export { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.j
 
 export interface NamespaceDeps extends EventDeps {
   registry: CodespaceRegistry;
+}
+
+/** Attempts at opening a codespace for a new socket before it is told `store_unavailable`. */
+const OPEN_ATTEMPTS = 3;
+
+/**
+ * Opens the socket's codespace, retrying `store_unavailable` (OPEN_ATTEMPTS in all, 50 ms apart,
+ * then 100 ms): on a busy machine a burst of handshakes delays the event loop past the store's
+ * per-command timeout although Redis answered, and failing the open costs the socket its session.
+ * A store that is really down fails at once each time, so this adds at most 150 ms.
+ * @throws CodespaceError from the last attempt
+ */
+async function openCodespace(codespace: Codespace): Promise<Snapshot> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await codespace.open();
+    } catch (err) {
+      if (attempt >= OPEN_ATTEMPTS || toCodespaceError(err).code !== "store_unavailable") throw err;
+      await delay(50 * attempt);
+    }
+  }
 }
 
 /** Wires the connection handler and the client events of the namespace. */
@@ -56,7 +80,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     attachEvent(ctx, events.pull);
 
     try {
-      const [snap, users] = await Promise.all([codespace.open(), presence.list(room)]);
+      const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);
       if (!socket.connected) return;
       const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users };
       socket.emit("connected", payload);
