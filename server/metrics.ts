@@ -19,7 +19,10 @@ export type AuthOutcome =
   | "unreachable"
   | "bad_status"
   | "malformed"
-  | "aborted";
+  | "aborted"
+  | "share_token"
+  | "token_expired"
+  | "hook_failed";
 
 export interface Metrics {
   readonly registry: Registry;

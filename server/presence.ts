@@ -9,7 +9,7 @@
  * the events in any order (a `user_left` wins over everything else for that id).
  */
 import type { Logger } from "./logger.js";
-import type { SocketAuth } from "./auth.js";
+import type { SocketAuth } from "./hooks.js";
 import type { UserInfo } from "./protocol/events.js";
 import type { CodespaceNamespace, CodespaceSocket } from "./namespace/types.js";
 

@@ -13,8 +13,8 @@ import { receiveServerUpdates } from "../client/collab-state.js";
 import { Codespace } from "../server/codespace.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { CodespaceError } from "../server/errors.js";
-import type { InsertValueBroadcast, InsertValuePayload } from "../server/protocol/events.js";
-import { toWireChanges } from "../server/document/changes.js";
+import type { InsertValueBroadcast, InsertValuePayload } from "../protocol/events.js";
+import { changesToWire } from "../protocol/wire.js";
 
 interface Peer {
   state: EditorState;
@@ -56,7 +56,7 @@ function batchOf(peer: Peer, epoch: string): InsertValuePayload | null {
   return {
     epoch,
     version: getSyncedVersion(peer.state),
-    updates: updates.map((u) => ({ clientID: u.clientID, changes: toWireChanges(u.changes) })),
+    updates: updates.map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) })),
   };
 }
 
@@ -196,11 +196,11 @@ test("mapping is not composition-consistent at insertion ties: the server and th
   const cs = new Codespace("tmp-ties", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: (us) => broadcasts.push(...us) });
   const { epoch } = await cs.open();
   await cs.submit({ epoch, version: 0, updates: [{ clientID: "x", changes: [{ from: 0, to: 0, insert: "xy" }] }] }, "sx");
-  await cs.submit({ epoch, version: 1, updates: [{ clientID: "r", changes: toWireChanges(R1) }] }, "sr");
-  await cs.submit({ epoch, version: 2, updates: [{ clientID: "r", changes: toWireChanges(R2) }] }, "sr");
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "r", changes: changesToWire(R1) }] }, "sr");
+  await cs.submit({ epoch, version: 2, updates: [{ clientID: "r", changes: changesToWire(R2) }] }, "sr");
   const peer = EditorState.create({ doc: "xy", extensions: [EditorState.lineSeparator.of("\n"), collab({ clientID: "u", startVersion: 1 })] });
   const typed = peer.update({ changes: U }).state;
-  await cs.submit({ epoch, version: 1, updates: [{ clientID: "u", changes: toWireChanges(U) }] }, "su");
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "u", changes: changesToWire(U) }] }, "su");
   const stored = (await store.load("tmp-ties"))!.code;
   let length = 2;
   const remote = broadcasts.slice(1).map((b) => {

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
 import type { CodespaceServer } from "../server/index.js";
-import { AuthCache } from "../server/auth-cache.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
@@ -118,21 +117,6 @@ describe("AUTH_CACHE_MS", () => {
     } finally {
       await srv.close();
     }
-  });
-
-  test("AuthCache: entries expire after ttl, the oldest go first beyond maxEntries, keys are not the tokens", () => {
-    let now = 1000;
-    const cache = new AuthCache(100, 2, () => now);
-    cache.set("a", { codespace: "A", mode: "edit" });
-    cache.set("b", { codespace: "B", mode: "edit" });
-    cache.set("c", { codespace: "C", mode: "view_only" });
-    assert.equal(cache.size, 2);
-    assert.equal(cache.get("a"), undefined);
-    assert.deepEqual(cache.get("c"), { codespace: "C", mode: "view_only" });
-    assert.ok(![...(cache as unknown as { entries: Map<string, unknown> }).entries.keys()].includes("c"));
-    now += 100;
-    assert.equal(cache.get("b"), undefined);
-    assert.equal(cache.get("c"), undefined);
   });
 });
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { CodeStore, CommitResult, Commit } from "../server/store/code-store.js";
-import type { WireUpdate } from "../server/protocol/events.js";
+import type { WireUpdate } from "../protocol/events.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { RedisStore } from "../server/store/redis-store.js";
 import { StoreUnavailableError } from "../server/errors.js";

@@ -4,9 +4,10 @@
  * compare-and-set commit finds that another process moved on.
  */
 import { ChangeSet, Text } from "@codemirror/state";
-import type { WireChange, WireUpdate } from "../protocol/events.js";
+import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { applyChanges, LINE_SEPARATOR, toWireChanges } from "./changes.js";
+import { changesToWire, LINE_SEPARATOR } from "../../protocol/wire.js";
+import { applyChanges } from "./changes.js";
 import type { AcceptedUpdate } from "./update.js";
 
 /** Builds a Text from a string without folding "\r" (lines split on "\n" only). */
@@ -82,7 +83,7 @@ export class DocCache {
     for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
       doc = applyChanges(doc, changes);
-      accepted.push({ clientID: u.clientID, changes, wire: toWireChanges(changes) });
+      accepted.push({ clientID: u.clientID, changes, wire: changesToWire(changes) });
     }
     this.append(accepted, doc);
     return true;
@@ -102,7 +103,7 @@ export class DocCache {
       const u = updates[i]!;
       const lengthBefore = lengthAfter - delta(u.changes);
       const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
-      older[i] = { clientID: u.clientID, changes, wire: toWireChanges(changes) };
+      older[i] = { clientID: u.clientID, changes, wire: changesToWire(changes) };
       lengthAfter = lengthBefore;
     }
     this.history.unshift(...older);

@@ -6,8 +6,9 @@
  */
 import type { Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
-import type { InsertValuePayload } from "../protocol/events.js";
-import { applyChanges, assertNoSurrogateSplit, toChangeSet, toWireChanges } from "./changes.js";
+import type { InsertValuePayload } from "../../protocol/events.js";
+import { changesToWire } from "../../protocol/wire.js";
+import { applyChanges, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
 import type { DocCache } from "./doc-cache.js";
 import { rebaseBatch } from "./rebase.js";
 import type { AcceptedUpdate, Update } from "./update.js";
@@ -86,7 +87,7 @@ export class Draft {
       assertNoSurrogateSplit(doc, u.changes);
       // Keep the canonical structure, the one every client and every other process rebuilds from the
       // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
-      const wire = toWireChanges(u.changes);
+      const wire = changesToWire(u.changes);
       const changes = toChangeSet(wire, doc.length);
       doc = applyChanges(doc, changes);
       if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);

@@ -11,12 +11,12 @@
  */
 import type { ChangeDesc, ChangeSet } from "@codemirror/state";
 import { InvalidVersionError } from "../errors.js";
-import { toWireChanges } from "./changes.js";
+import { changesToWire } from "../../protocol/wire.js";
 import type { Update } from "./update.js";
 
 function sameEffect(a: ChangeSet, b: ChangeSet): boolean {
   if (a.length !== b.length || a.newLength !== b.newLength) return false;
-  return JSON.stringify(toWireChanges(a)) === JSON.stringify(toWireChanges(b));
+  return JSON.stringify(changesToWire(a)) === JSON.stringify(changesToWire(b));
 }
 
 /**

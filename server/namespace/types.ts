@@ -3,7 +3,7 @@
  * that presence.ts and connection-cap.ts can use them without importing the namespace (no cycle).
  */
 import type { Namespace, Socket } from "socket.io";
-import type { SocketAuth } from "../auth.js";
+import type { SocketAuth } from "../hooks.js";
 import type { ClientToServerEvents, ServerToClientEvents } from "../protocol/events.js";
 
 export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
