@@ -16,11 +16,14 @@
  *      holds a request whose session is announced but not yet bound in sticky (its
  *      `sticky:connection` not yet processed), then hands it to sticky unchanged.
  * 2. **Which worker gets new sessions.** sticky's least-connection balancer picks the worker with
- *    the smallest `worker.clientsCount` (a property it keeps on node's Worker objects). A worker
- *    starting (its sticky handler not yet installed: a connection handed over would hang) or
- *    draining (after SIGTERM) must get none. The adapter owns that property: it counts sessions
- *    itself from sticky's `sticky:connection` / `sticky:disconnection` messages and reports
- *    Infinity while the worker is not routable; sticky's own writes are ignored.
+ *    the smallest `worker.clientsCount` (a property it keeps on node's Worker objects), counted from
+ *    bindings that arrive after the handshakes: a burst of new connections all went to one worker.
+ *    A worker starting (its sticky handler not yet installed: a connection handed over would hang)
+ *    or draining (after SIGTERM) must get none. The adapter owns that property (sticky's own writes
+ *    are ignored): it picks the least loaded routable worker itself (its sessions plus the new
+ *    connections handed to it and not yet announced), and hands the request's first chunk to sticky
+ *    synchronously while `clientsCount` reads 0 for that worker and Infinity for the others, so
+ *    sticky's choice (made synchronously on that chunk) is the adapter's.
  * 3. **A stopped worker gets nothing more.** Once a worker has closed its server
  *    (`codespace:stopped`), requests of its old sessions are answered here with engine.io's 400
  *    "Session ID unknown" (the client reconnects to another worker) instead of being handed to a
@@ -43,6 +46,8 @@ const HOLD_MS = 5000;
 const ANNOUNCE_TIMEOUT_MS = 2000;
 /** An announced session never bound (its handshake failed) is forgotten after this long. */
 const PENDING_TTL_MS = 30_000;
+/** A new connection handed to a worker counts toward its load until announced, at most this long. */
+const DISPATCH_TTL_MS = 10_000;
 
 /** engine.io's session ids: 20 characters of `[A-Za-z0-9_-]` (sticky matches the same). */
 const SID = /[?&]sid=([\w-]{20})/;
@@ -60,9 +65,19 @@ const UNKNOWN_SESSION_RESPONSE =
   `Content-Length: ${Buffer.byteLength(UNKNOWN_SESSION_BODY)}\r\n\r\n${UNKNOWN_SESSION_BODY}`;
 
 interface WorkerState {
+  id: number;
+  /** Sessions announced (and not ended) on the worker. */
   sessions: number;
+  /** When each new connection handed to it and not yet announced was handed over. */
+  dispatched: number[];
   routable: boolean;
   stopped: boolean;
+}
+
+/** A worker's load: its sessions plus the new connections on their way. */
+function loadOf(s: WorkerState, now: number): number {
+  while (s.dispatched.length > 0 && now - s.dispatched[0]! > DISPATCH_TTL_MS) s.dispatched.shift();
+  return s.sessions + s.dispatched.length;
 }
 
 export interface StickyPrimary {
@@ -102,11 +117,25 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
   const stickyServer = createHttpServer(); // never listens: sticky only takes its "connection" events
   sticky.setupMaster(stickyServer, { loadBalancingMethod: "least-connection" });
 
-  const release = (sid: string): void => {
+  /** The worker sticky must pick while a request's first chunk is handed over (see 2 above). */
+  let steer: number | undefined;
+
+  const leastLoaded = (): WorkerState | undefined => {
+    const now = Date.now();
+    let best: WorkerState | undefined;
+    for (const s of workers.values()) {
+      if (s.routable && (!best || loadOf(s, now) < loadOf(best, now))) best = s;
+    }
+    return best;
+  };
+
+  const release = (sid: string, bindingArrived = true): void => {
     const p = pending.get(sid);
     if (!p) return;
     pending.delete(sid);
     clearTimeout(p.timer);
+    const state = workers.get(p.worker);
+    if (!bindingArrived && state) state.sessions--; // its handshake failed: no session
     // after every "message" listener ran (sticky's included: its map now holds the session)
     setImmediate(() => p.waiters.forEach((w) => w()));
   };
@@ -114,9 +143,14 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
   // Registered after sticky's own listener (setupPrimary above).
   cluster.on("message", (worker: Worker, message: unknown) => {
     if (isSessionMessage(message)) {
-      const timer = setTimeout(() => release(message.sid), PENDING_TTL_MS);
+      const timer = setTimeout(() => release(message.sid, false), PENDING_TTL_MS);
       timer.unref();
       pending.set(message.sid, { worker: worker.id, waiters: [], timer });
+      const state = workers.get(worker.id);
+      if (state) {
+        state.sessions++;
+        state.dispatched.shift();
+      }
       if (worker.isConnected()) worker.send({ type: "codespace:session-known", sid: message.sid } satisfies PrimaryMessage, undefined, () => {});
       return;
     }
@@ -125,7 +159,6 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
     const state = workers.get(worker.id);
     if (m.type === STICKY_BOUND) {
       bound.set(m.data, worker.id);
-      if (state) state.sessions++;
       release(m.data);
     } else if (m.type === STICKY_UNBOUND) {
       if (bound.delete(m.data) && state) state.sessions--;
@@ -135,14 +168,23 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
   cluster.on("exit", (worker: Worker) => {
     workers.delete(worker.id);
     for (const [sid, id] of bound) if (id === worker.id) bound.delete(sid);
-    for (const [sid, p] of pending) if (p.worker === worker.id) release(sid);
+    for (const [sid, p] of pending) if (p.worker === worker.id) release(sid, false);
   });
 
-  const handOver = (socket: Socket, chunk: Buffer): void => {
+  /** Gives the connection to sticky; `sid`: the session its first request names, if any. */
+  const handOver = (socket: Socket, chunk: Buffer, sid: string | undefined): void => {
     if (socket.destroyed) return;
-    socket.unshift(chunk);
-    stickyServer.emit("connection", socket);
-    socket.resume();
+    stickyServer.emit("connection", socket); // sticky replaces the "data" listeners with its own
+    // A request sticky will balance (no session, or one it does not know): choose for it.
+    const target = sid === undefined || !bound.has(sid) ? leastLoaded() : undefined;
+    if (target && sid === undefined) target.dispatched.push(Date.now());
+    steer = target?.id;
+    try {
+      socket.emit("data", chunk); // sticky picks the worker synchronously, reading clientsCount
+    } finally {
+      steer = undefined;
+    }
+    socket.resume(); // the rest of the request, if any, follows the first chunk
   };
 
   const gate = (socket: Socket): void => {
@@ -156,14 +198,14 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
         return;
       }
       const p = sid === undefined ? undefined : pending.get(sid);
-      if (!p) return handOver(socket, chunk);
+      if (!p) return handOver(socket, chunk, sid);
       heldTotal++;
       let done = false;
       const go = (): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        handOver(socket, chunk);
+        handOver(socket, chunk, sid);
       };
       const timer = setTimeout(() => {
         options.logger?.warn({ sid, workerId: p.worker, heldMs: HOLD_MS }, "request's session still not bound; handing it over anyway");
@@ -200,12 +242,13 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
       for (const socket of early.splice(0)) socket.destroy();
     },
     add(worker) {
-      workers.set(worker.id, { sessions: 0, routable: false, stopped: false });
+      workers.set(worker.id, { id: worker.id, sessions: 0, dispatched: [], routable: false, stopped: false });
       Object.defineProperty(worker, "clientsCount", {
         configurable: true,
         get: () => {
+          if (steer !== undefined) return steer === worker.id ? 0 : Number.POSITIVE_INFINITY;
           const s = workers.get(worker.id);
-          return s?.routable ? s.sessions : Number.POSITIVE_INFINITY;
+          return s?.routable ? loadOf(s, Date.now()) : Number.POSITIVE_INFINITY;
         },
         set: () => {}, // sticky's own count: replaced by the one above
       });

@@ -84,6 +84,19 @@ describe("sticky adapter", { timeout: 60_000 }, () => {
     }
   });
 
+  test("a burst of new sessions goes each to the least loaded worker although the bindings arrive late", async () => {
+    const [w1, w2] = workers as [Worker, Worker];
+    const load = () => workers.map((w) => (w as Worker & { clientsCount?: number }).clientsCount!);
+    const before = load();
+    const sessions = await Promise.all(Array.from({ length: 20 }, handshake));
+    // what least-connection must give: each new session to the lesser load (w1 on a tie)
+    const expected = [...before];
+    for (let i = 0; i < 20; i++) expected[expected[0]! <= expected[1]! ? 0 : 1]!++;
+    const on = (w: Worker) => sessions.filter((s) => s.pid === pidOf(w)).length;
+    assert.deepEqual([on(w1), on(w2)], [expected[0]! - before[0]!, expected[1]! - before[1]!], `loads before ${before}`);
+    assert.deepEqual(load(), expected);
+  });
+
   test("new sessions go only to routable workers (a starting or draining worker gets none)", async () => {
     const [w1, w2] = workers as [Worker, Worker];
     router.setRoutable(w1, false);
