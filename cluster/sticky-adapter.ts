@@ -52,10 +52,21 @@ const DISPATCH_TTL_MS = 10_000;
 /** engine.io's session ids: 20 characters of `[A-Za-z0-9_-]` (sticky matches the same). */
 const SID = /[?&]sid=([\w-]{20})/;
 
+/** The request line of a request's first chunk. */
+function requestLine(chunk: Buffer): string {
+  const end = chunk.indexOf("\r\n");
+  return chunk.subarray(0, end < 0 ? chunk.length : end).toString("latin1");
+}
+
 /** The session id named by the request line of a request's first chunk, if any. */
 export function sidOf(chunk: Buffer): string | undefined {
-  const end = chunk.indexOf("\r\n");
-  return SID.exec(chunk.subarray(0, end < 0 ? chunk.length : end).toString("latin1"))?.[1];
+  return SID.exec(requestLine(chunk))?.[1];
+}
+
+/** True for an engine.io request without a session: a handshake (not /healthz, the page, ...). */
+function isHandshake(chunk: Buffer): boolean {
+  const line = requestLine(chunk);
+  return /[?&]EIO=/.test(line) && !SID.test(line);
 }
 
 /** What engine.io answers for a session it does not hold (the client then reconnects). */
@@ -177,7 +188,7 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
     stickyServer.emit("connection", socket); // sticky replaces the "data" listeners with its own
     // A request sticky will balance (no session, or one it does not know): choose for it.
     const target = sid === undefined || !bound.has(sid) ? leastLoaded() : undefined;
-    if (target && sid === undefined) target.dispatched.push(Date.now());
+    if (target && isHandshake(chunk)) target.dispatched.push(Date.now());
     steer = target?.id;
     try {
       socket.emit("data", chunk); // sticky picks the worker synchronously, reading clientsCount
@@ -221,7 +232,10 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
   const front: NetServer = createNetServer({ pauseOnConnect: true }, (socket) => {
     if (opened) return gate(socket);
     early.push(socket);
-    socket.on("close", () => early.splice(early.indexOf(socket) >>> 0, 1));
+    socket.on("close", () => {
+      const i = early.indexOf(socket);
+      if (i >= 0) early.splice(i, 1);
+    });
   });
 
   return {
