@@ -109,6 +109,8 @@ export interface StickyPrimary {
   stop(worker: Worker): void;
   /** Requests held so far, waiting for their session to be bound (diagnostics, tests). */
   readonly heldTotal: number;
+  /** Of those, the ones handed over after HOLD_MS without the binding (logged). */
+  readonly heldInVain: number;
 }
 
 export interface StickyPrimaryOptions {
@@ -124,6 +126,7 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
   /** Announced, not yet bound: session id -> requests waiting for the binding. */
   const pending = new Map<string, { worker: number; waiters: (() => void)[]; timer: NodeJS.Timeout }>();
   let heldTotal = 0;
+  let heldInVain = 0;
 
   const stickyServer = createHttpServer(); // never listens: sticky only takes its "connection" events
   sticky.setupMaster(stickyServer, { loadBalancingMethod: "least-connection" });
@@ -219,6 +222,7 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
         handOver(socket, chunk, sid);
       };
       const timer = setTimeout(() => {
+        heldInVain++;
         options.logger?.warn({ sid, workerId: p.worker, heldMs: HOLD_MS }, "request's session still not bound; handing it over anyway");
         go();
       }, HOLD_MS);
@@ -277,6 +281,9 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
     },
     get heldTotal() {
       return heldTotal;
+    },
+    get heldInVain() {
+      return heldInVain;
     },
   };
 }

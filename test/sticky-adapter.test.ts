@@ -65,6 +65,7 @@ describe("sticky adapter", { timeout: 60_000 }, () => {
   test("a request for a session its worker announced but sticky has not bound yet waits, then reaches that worker", async () => {
     const [w1, w2] = workers as [Worker, Worker];
     const heldBefore = router.heldTotal;
+    const inVainBefore = router.heldInVain;
     // sessions on w1; then w2 becomes the least-connection choice: a request sticky does not yet
     // know the session of would go to w2 and get 400 "Session ID unknown"
     router.setRoutable(w2, false);
@@ -79,6 +80,8 @@ describe("sticky adapter", { timeout: 60_000 }, () => {
         assert.equal(p.pid, pidOf(w1), `session ${i} answered by another worker`);
       });
       assert.ok(router.heldTotal - heldBefore >= 1, "no request was held: the race this test is about did not happen");
+      // released by sticky's binding message, not by the hold's timeout
+      assert.equal(router.heldInVain, inVainBefore, "a held request was released by the timeout: did sticky's IPC message change?");
     } finally {
       router.setRoutable(w1, true);
     }
