@@ -8,6 +8,7 @@ import type { TestContext } from "node:test";
 import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
@@ -79,6 +80,27 @@ describe("cluster", () => {
     assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
     assert.match(lines[0]!, /REDIS_URL is required in cluster mode/);
     assert.equal(stdout, "", "nothing should start (no workers, no listening)");
+  });
+
+  test("with PORT taken it exits 1 with one clear line, before starting any worker", { timeout: 30_000 }, async () => {
+    const taken = createNetServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, WORKERS: "2", PORT: String(port), HOST: "127.0.0.1" };
+      delete env.NODE_TEST_CONTEXT;
+      const child = spawn(process.execPath, [CLUSTER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      let stdout = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d));
+      child.stdout.on("data", (d: Buffer) => (stdout += d));
+      const code = await withTimeout(new Promise<number | null>((r) => child.on("close", (c) => r(c))), 10_000, "exit");
+      assert.equal(code, 1);
+      assert.equal(stderr, `codespace-cluster: cannot listen on 127.0.0.1:${port} (PORT): address already in use (EADDRINUSE)\n`);
+      assert.equal(stdout, "", "no worker should start");
+    } finally {
+      taken.close();
+    }
   });
 
   test("2 workers: 200 polling-only + 200 websocket-only (+ 40 upgrading) clients edit and converge; no 400, every upgrade succeeds", { timeout: 180_000 }, async (t) => {

@@ -89,6 +89,27 @@ describe("GET /metrics (one process)", () => {
     }
   });
 
+  test("a broadcast made on another process is counted where it is delivered", async () => {
+    const one = await startInProcessServer({ REDIS_URL: redis.url });
+    const two = await startInProcessServer({ REDIS_URL: redis.url });
+    const cs = `tmp-metrics-x-${randomUUID()}`;
+    const a = await connectSocket(one.url, cs);
+    const b = await connectSocket(two.url, cs);
+    try {
+      const sel = nextEvent(b.socket, "create_selection");
+      await emitAck(a.socket, "create_selection", { selections: [{ anchor: 0, head: 0 }] });
+      await sel;
+      const key = 'codespace_broadcast_deliveries_total{event="create_selection"}';
+      assert.equal((await scrape(`${two.url}/metrics`)).values.get(key), 1, "the delivering process counts it");
+      assert.equal((await scrape(`${one.url}/metrics`)).values.get(key), undefined, "the emitting process has no recipient");
+    } finally {
+      a.socket.close();
+      b.socket.close();
+      await one.server.close();
+      await two.server.close();
+    }
+  });
+
   test("Redis failures: answered store_unavailable (kind=command) and connection errors (kind=connection)", async () => {
     const own = await startRedis();
     const { server: srv, url } = await startInProcessServer({ REDIS_URL: own.url });
