@@ -3,7 +3,7 @@
  * namespace (never awaited; failures are logged and counted by HookFailures).
  */
 import type { HookFailures, ResolvedHooks } from "./hooks.js";
-import type { CodespaceNamespace } from "./namespace.js";
+import type { CodespaceNamespace } from "./namespace/types.js";
 
 export function attachHookEvents(nsp: CodespaceNamespace, hooks: ResolvedHooks, failures: HookFailures, timeoutMs: number): void {
   if (!hooks.onConnect && !hooks.onDisconnect) return;

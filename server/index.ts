@@ -15,12 +15,12 @@ import { HookFailures, mergeHooks, type Hooks } from "./hooks.js";
 import { checkSaveConfig, createPersistence } from "./persistence/persistence.js";
 import { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
-import { httpRoutes } from "./http.js";
+import { httpRoutes, metricsHandler } from "./http.js";
 import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
 import { createMetrics, type AuthOutcome, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
-import { attachNamespace, broadcaster, expireLocally, roomOf, type CodespaceNamespace } from "./namespace.js";
+import { attachNamespace, broadcaster, expireLocally, roomOf, type CodespaceNamespace } from "./namespace/index.js";
 import { PresenceHeartbeat } from "./presence-heartbeat.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
@@ -96,7 +96,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const isStoreReady = () => (redis ? redis.isReady() : store.isReady());
   const isReady = () => !shuttingDown && isStoreReady();
 
-  const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metrics.handler }));
+  const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metricsHandler(metrics.registry) }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,

@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
-import type { CodespaceNamespace, CodespaceSocket } from "./namespace.js";
+import type { CodespaceNamespace, CodespaceSocket } from "./namespace/index.js";
 import { quitConnection, retryStrategy } from "./redis-connection.js";
 
 /** How often a process refreshes its heartbeat and looks for crashed ones, milliseconds. */

@@ -11,7 +11,7 @@
 import type { Logger } from "./logger.js";
 import type { SocketAuth } from "./hooks.js";
 import type { UserInfo } from "./protocol/events.js";
-import type { CodespaceNamespace, CodespaceSocket } from "./namespace.js";
+import type { CodespaceNamespace, CodespaceSocket } from "./namespace/types.js";
 
 /** How long the cross-instance list may take before falling back to this instance's sockets, ms. */
 const LIST_TIMEOUT_MS = 2000;

@@ -3,7 +3,7 @@
  * and frozen; a bad value stops the process with one line naming its variable; the configuration
  * tables of README.md and docs/operations.md are generated from the declarations and must not drift.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";

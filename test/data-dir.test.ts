@@ -5,7 +5,7 @@
  * made while the server was down and sends them (no reset, nothing dropped). Saved codespaces whose
  * TTL ran out are not restored and their files are removed.
  */
-import { after, test } from "node:test";
+import { after, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { createHash, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";

@@ -9,7 +9,7 @@
  *
  * With UPDATE_DEMO_PNG=1 it writes the screenshot docs/demo.png (otherwise .tmp/demo.png).
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";

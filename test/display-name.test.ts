@@ -3,7 +3,7 @@
  * presence; longer than 40 characters, with control characters or not a string: the handshake is
  * refused with `invalid_payload`.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { startInProcessServer, type InProcessServer } from "./helpers/in-process-server.js";

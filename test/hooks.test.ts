@@ -5,7 +5,7 @@
  * and saved meanwhile, and every failure is counted. In-process server, embedded store, real
  * socket.io-client editors.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import type { CodespaceServer } from "../server/index.js";
 import type { CommitEvent, ConnectionEvent, Hooks, SaveRequest } from "../server/hooks.js";

@@ -5,7 +5,7 @@
  * server logs no `invalid_payload` for any of it. The reference client drops only the oversized
  * paste, says "this paste is too large (limit 1000 characters)" and keeps the other unsent edits.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { CodespaceClient, type CodespaceClientError, type ResetEvent } from "../client/index.js";

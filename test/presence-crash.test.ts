@@ -5,7 +5,7 @@
  * documented bound (NODE_TTL_MS + HEARTBEAT_MS = 12 s; the test allows 30 s for a busy machine),
  * and a newcomer's presence list no longer has it.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";

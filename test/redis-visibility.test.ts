@@ -6,7 +6,7 @@
  * everything works; losing Redis gives one line (and refusals again), its return one line, and a
  * client connected all along keeps editing.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";

@@ -4,7 +4,7 @@
  * its TTL, claims respect the debounce and leases, settling clears it (or keeps newer commits
  * unsaved) and restores the TTL, deferrals count attempts across owners.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";

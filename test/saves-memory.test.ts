@@ -4,7 +4,7 @@
  * signatures and idempotency keys, the TTL held while the site is down and normal expiry after the
  * save, and a graceful shutdown that saves what is owed. Share tokens made by Python authenticate.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { startInProcessServer } from "./helpers/in-process-server.js";

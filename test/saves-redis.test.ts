@@ -4,7 +4,7 @@
  * (helpers/stub-site.ts) and real socket.io-client editors; share tokens made by Python.
  * Small SAVE_* timings keep every scenario to a few seconds.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";

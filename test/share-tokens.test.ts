@@ -4,7 +4,7 @@
  * computed once the same way) are admitted or refused without calling the site API; tokens not in
  * the format still go to the API (a real stub HTTP server). In-process server, embedded store.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

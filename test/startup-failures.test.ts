@@ -3,7 +3,7 @@
  * one clear line on stderr and exit code 1, never a stack trace: a bad setting, the port taken, a
  * HOST that is not this machine's, a DATA_DIR that cannot be a folder, cluster mode without Redis.
  */
-import { after, test } from "node:test";
+import { after, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
