@@ -48,7 +48,9 @@ function leaveCluster(): Promise<void> {
 }
 
 export async function runWorker(config: Config): Promise<void> {
-  const server = await createServer(config, { listen: false, waitForRedis: false }).catch((err: unknown) =>
+  // resolves once Redis answers (meanwhile it logs "waiting for Redis at host:port"): the primary
+  // then routes sessions only to workers that can serve them
+  const server = await createServer(config, { listen: false }).catch((err: unknown) =>
     exitOnStartupError(`codespace-cluster worker ${process.pid}`, err, config),
   );
   setupStickyWorker(server.io);

@@ -61,8 +61,8 @@ export interface CreateServerOptions {
    */
   listen?: boolean;
   /**
-   * With REDIS_URL: resolve only once Redis answers (default true, for embedding and tests). False
-   * (main.ts, cluster workers): resolve as soon as the port is open; until Redis answers `/readyz`
+   * With REDIS_URL: resolve only once Redis answers (default true: embedding, tests, cluster workers,
+   * which tell the primary they are ready only then). False (main.ts): resolve as soon as the port is open; until Redis answers `/readyz`
    * is 503 and handshakes are refused with `store_unavailable`.
    */
   waitForRedis?: boolean;
