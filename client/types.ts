@@ -22,6 +22,12 @@ export interface ConnectOptions {
    * Default 4194304 (the server's default).
    */
   maxMessageBytes?: number;
+  /**
+   * How long an acknowledgement of `insert_value` or `pull` may take, ms (socket.io-client's
+   * `timeout()`); past it the client drops the connection and resyncs on a new one (nothing is lost:
+   * a resent batch is deduplicated). Default 60000.
+   */
+  ackTimeoutMs?: number;
   /** Extra Socket.IO options (merged last, except `auth`). */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
