@@ -34,6 +34,8 @@ before(async () => {
 after(async () => {
   await srv?.close();
   if (work) await rm(work, { recursive: true, force: true });
+  // what `npm pack` compiled (prepack) into client/dist/: no leftovers for other tests
+  await rm(join(REPO_ROOT, "client", "dist"), { recursive: true, force: true });
 });
 
 test("the tarball holds the client and the protocol module only", { timeout: 60_000 }, () => {
