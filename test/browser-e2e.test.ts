@@ -109,7 +109,7 @@ async function typeText(page: Page, text: string): Promise<void> {
 
 before(async () => {
   const { buildWeb } = (await import(pathToFileURL(join(REPO_ROOT, "scripts", "build-web.mjs")).href)) as {
-    buildWeb(opts?: { minify?: boolean }): Promise<string>;
+    buildWeb(opts?: { minify?: boolean }): Promise<unknown>;
   };
   await buildWeb();
   redis = await startRedis();
