@@ -7,7 +7,7 @@
  *
  * Writes a screenshot of the two pages side by side to `.tmp/demo-e2e.png`.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";

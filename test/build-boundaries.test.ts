@@ -4,7 +4,7 @@
  * global types it is meant to (protocol: neither DOM nor Node; client: DOM, no Node; server and
  * cluster: Node, no DOM).
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";

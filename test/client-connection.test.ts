@@ -3,7 +3,7 @@
  * `connected` payload and status changes, acks as promises, broadcasts as `update`, a refused
  * handshake, a request cut by a disconnect, a server-side disconnect retried, `reconnect()`.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { CodespaceConnection, type ConnectionEvents } from "../client/connection.js";

@@ -4,7 +4,7 @@
  * peer dependency, and a separate "site" that installs the tarball connects to a real server, edits
  * and shares one copy of `@codemirror/state` with the client.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { promisify } from "node:util";

@@ -4,7 +4,7 @@
  * state of the engine (`phase`) is observed: loading, sending, confirming, pulling on a gap,
  * backoff after a transient refusal, offline and resync, reset on a new epoch.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { SyncEngine, type SyncPhase, type SyncTransport } from "../client/sync-engine.js";
 import type { CodespaceClientError } from "../client/errors.js";
@@ -60,6 +60,7 @@ const connected = (version: number, code: string, epoch = EPOCH): ConnectedPaylo
   version,
   code,
   users: [],
+  ttl: 3600,
 });
 const flushMicrotasks = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -4,7 +4,7 @@
  * generously), two `npm start` racing through a rebuild in one checkout both come up, and a rebuild
  * of the web bundle while a server serves it never makes the page or its scripts 404.
  */
-import { after, test } from "node:test";
+import { after, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, utimesSync } from "node:fs";

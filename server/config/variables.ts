@@ -55,7 +55,7 @@ export const VARIABLES = {
   }),
   corsOrigins: variable({
     env: "CORS_ORIGIN", schema: Joi.string().allow(""), default: "", unit: "list", defaultText: "none",
-    doc: "allowed CORS origins, comma-separated (`scheme://host[:port]`, anything else is refused at start), `*` for any; none: same origin only",
+    doc: "allowed CORS origins, comma-separated (`scheme://host[:port]`, or `null` for pages opened from disk; anything else is refused at start), `*` for any; none: same origin only",
     details: "allowed origins are echoed with `access-control-allow-credentials: true`, others get no `access-control-allow-origin`",
     parse: parseCorsOrigins,
   }),
