@@ -16,13 +16,27 @@ export interface RedisAdapterHandle {
 
 /** Connects both connections (waiting through reconnects) and builds the adapter. */
 export async function connectRedisAdapter(url: string): Promise<RedisAdapterHandle> {
+  const handle = createRedisAdapter(url);
+  await handle.connected;
+  return handle;
+}
+
+/**
+ * Builds the adapter at once and connects in the background (its subscriptions wait in ioredis's
+ * offline queue): the server can listen, answer `/readyz` 503 and refuse handshakes while Redis is
+ * not there yet. `connected` resolves at the first moment both connections are ready.
+ */
+export function createRedisAdapter(url: string): RedisAdapterHandle & { connected: Promise<void> } {
   const pub = new Redis(url, { lazyConnect: true, retryStrategy, maxRetriesPerRequest: null });
   const sub = pub.duplicate();
   // failures show in isReady() and the store's errors; an 'error' without a listener would throw
   for (const conn of [pub, sub]) conn.on("error", () => {});
-  await Promise.all([connectUntilReady(pub), connectUntilReady(sub)]);
+  const adapter = createAdapter(pub, sub);
+  const connected = Promise.all([connectUntilReady(pub), connectUntilReady(sub)]).then(() => {});
+  connected.catch(() => {});
   return {
-    adapter: createAdapter(pub, sub),
+    connected,
+    adapter,
     isReady: () => pub.status === "ready" && sub.status === "ready",
     close: async () => {
       await Promise.all([quitConnection(pub), quitConnection(sub)]);

@@ -3,7 +3,7 @@
  * and frozen; a bad value stops the process with one line naming its variable; the configuration
  * tables of README.md and docs/operations.md are generated from the declarations and must not drift.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -47,6 +47,7 @@ test("API_BASE_URL gains a trailing slash; CORS_ORIGIN is a list of origins", ()
   assert.equal(c.apiBaseUrl, "http://site.example/api/");
   assert.deepEqual(c.corsOrigins, ["http://a.test", "https://b.test:8443", "http://[::1]:3000"]);
   assert.deepEqual(loadConfig({ CORS_ORIGIN: "*" }).corsOrigins, ["*"]);
+  assert.deepEqual(loadConfig({ CORS_ORIGIN: "null, http://a.test" }).corsOrigins, ["null", "http://a.test"], "null: pages opened from disk");
 });
 
 for (const [key, value] of [
@@ -101,13 +102,24 @@ test("every declared variable reaches a Config field: setting it changes what lo
   const base = loadConfig({ WORKERS: "3" });
   const samples: Record<string, string> = {
     PORT: "1234", HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:1/2", KEY_PREFIX: "p:", API_BASE_URL: "http://x.test/",
-    CORS_ORIGIN: "http://x.test", LOG_LEVEL: "warn", WORKERS: "5",
+    CORS_ORIGIN: "http://x.test", LOG_LEVEL: "warn", WORKERS: "5", SAVE_URL: "http://site.test/save/",
   };
   for (const name of CONFIG_ENV_NAMES) {
     const value = samples[name] ?? "7777";
     const changed = loadConfig({ WORKERS: "3", [name]: value });
     const differing = Object.keys(base).filter((k) => JSON.stringify(base[k as keyof typeof base]) !== JSON.stringify(changed[k as keyof typeof changed]));
     assert.equal(differing.length, 1, `${name}=${value} changed ${differing.join(", ") || "nothing"}`);
+  }
+});
+
+test("save settings that depend on each other are checked by createServer with one line naming the variable", async () => {
+  const { createServer } = await import("../server/index.js");
+  for (const [env, re] of [
+    [{ SAVE_URL: "http://site.test/save/" }, /^invalid SAVE_SECRET: required with SAVE_URL$/],
+    [{ SAVE_DEBOUNCE_MS: "500", SAVE_MAX_WAIT_MS: "100" }, /^invalid SAVE_MAX_WAIT_MS/],
+    [{ SAVE_TIMEOUT_MS: "1000", SAVE_LEASE_MS: "1000" }, /^invalid SAVE_LEASE_MS/],
+  ] as const) {
+    await assert.rejects(createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env })), (err: Error) => err instanceof ConfigError && re.test(err.message));
   }
 });
 

@@ -3,7 +3,7 @@
  * echoed with `access-control-allow-credentials: true` (preflight too); any other origin gets no
  * `access-control-allow-origin` at all. In-process server, raw HTTP requests.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import type { CodespaceServer } from "../server/index.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
@@ -43,5 +43,20 @@ test("another origin gets no access-control-allow-origin (the browser blocks the
     const pre = await fetch(base, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST" } });
     await pre.arrayBuffer();
     assert.equal(pre.headers.get("access-control-allow-origin"), null, `preflight ${origin}`);
+  }
+});
+
+test("CORS_ORIGIN=null admits a page opened from disk (Origin: null), and only that", async () => {
+  const { server, url } = await startInProcessServer({ CORS_ORIGIN: "null" });
+  try {
+    const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling&t=${Date.now()}`, { headers: { origin: "null" } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("access-control-allow-origin"), "null");
+    assert.match(await res.text(), /"sid":/);
+    const other = await fetch(`${url}/socket.io/?EIO=4&transport=polling&t=${Date.now()}`, { headers: { origin: ALLOWED } });
+    await other.arrayBuffer();
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+  } finally {
+    await server.close();
   }
 });

@@ -1,5 +1,5 @@
 /** Error codes are part of the wire contract: unique, one class each, and each class carries its code. */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { CodespaceError, ErrorClasses, ErrorCodes, toCodespaceError } from "../server/errors.js";
 
@@ -17,7 +17,8 @@ test("exactly one error class per code, and it produces that code", () => {
     const e = new (Cls as new (arg?: unknown) => CodespaceError)(10);
     assert.ok(e instanceof CodespaceError);
     assert.equal(e.code, code);
-    assert.deepEqual(Object.keys(e.toWire()).sort(), ["code", "message"]);
+    // doc_too_large also carries its limit (MAX_DOC_LENGTH)
+    assert.deepEqual(Object.keys(e.toWire()).sort(), code === "doc_too_large" ? ["code", "limit", "message"] : ["code", "message"]);
     assert.ok(e.message.length > 0);
   }
 });

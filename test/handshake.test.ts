@@ -2,7 +2,7 @@
  * Handshake (docs/protocol.md, "Handshake"): token kinds, site API answers and failures, the
  * `connected` payload, on both transports, against an in-process server and a stub site API.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";
@@ -79,7 +79,7 @@ for (const transports of TRANSPORTS) {
       const from = stub.calls.length;
       const { socket, connected } = await connectSocket(url, token, t);
       try {
-        assert.deepEqual(Object.keys(connected).sort(), ["code", "codespace", "epoch", "id", "mode", "users", "version"]);
+        assert.deepEqual(Object.keys(connected).sort(), ["code", "codespace", "epoch", "id", "mode", "ttl", "users", "version"]);
         assert.equal(connected.id, socket.id);
         assert.equal(connected.codespace, token);
         assert.equal(connected.mode, "edit");

@@ -4,7 +4,7 @@
  * Redis commit script applies the patch itself. Non-ASCII text of every width (2-, 3- and 4-byte
  * characters, surrogate pairs) before, inside and after the edits; real Redis, two server processes.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";

@@ -10,11 +10,14 @@ import {
   type CodeStore,
   type CommitListener,
   type CommitRequest,
+  type ClaimOptions,
+  type ClaimResult,
   type CommitResult,
   type ExpiredListener,
   type HistoryResult,
   type Snapshot,
 } from "./code-store.js";
+import type { SavedCodespace } from "./data-dir.js";
 
 /** setTimeout's largest delay (ms); longer TTLs re-arm the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -28,11 +31,24 @@ interface StoredCodespace {
   history: WireUpdate[];
   expiresAt: number;
   timer?: NodeJS.Timeout;
+  /** Save state (see SaveState and store/save-scripts.ts): times in ms. */
+  dirtySince?: number;
+  touchedAt?: number;
+  ttlSeconds?: number;
+  savedVersion?: number;
+  leaseOwner?: string;
+  leaseUntil?: number;
+  attempts?: number;
 }
 
 export interface MemoryStoreOptions {
   /** Number of most recent updates kept for conflict answers and `history()`. */
   historyLength: number;
+  /**
+   * Called (synchronously) with the codespace id whenever its stored state changes: created,
+   * committed to, expired or deleted (PersistentMemoryStore marks it dirty).
+   */
+  onChange?: (codespace: string) => void;
 }
 
 export class MemoryStore implements CodeStore {
@@ -40,19 +56,57 @@ export class MemoryStore implements CodeStore {
   private readonly listeners: ExpiredListener[] = [];
   private readonly watchers = new Map<string, CommitListener>();
   private readonly historyLength: number;
+  private readonly onChange: (codespace: string) => void;
   private closed = false;
 
   constructor(options: MemoryStoreOptions) {
     this.historyLength = options.historyLength;
+    this.onChange = options.onChange ?? (() => {});
+  }
+
+  /**
+   * The whole stored state of a codespace (copies), with its expiry time, or undefined when it does
+   * not exist (for PersistentMemoryStore).
+   */
+  saved(codespace: string): SavedCodespace | undefined {
+    const e = this.entries.get(codespace);
+    if (!e) return undefined;
+    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: e.code, history: e.history.map(copyUpdate), expiresAt: e.expiresAt };
+    // durable-save bookkeeping (not the lease: a restarted process holds none)
+    if (e.dirtySince !== undefined || e.savedVersion !== undefined) {
+      rec.save = { dirtySince: e.dirtySince, touchedAt: e.touchedAt, ttlSeconds: e.ttlSeconds, savedVersion: e.savedVersion, attempts: e.attempts };
+    }
+    return rec;
+  }
+
+  /**
+   * Puts back a saved codespace (at start, before any client): epoch, version, code, history and
+   * the remaining TTL. Returns false, keeping nothing, when its TTL already ran out.
+   */
+  restore(rec: SavedCodespace): boolean {
+    const left = rec.expiresAt - Date.now();
+    if (left <= 0) return false;
+    const history = rec.history.slice(-this.historyLength).map(copyUpdate);
+    const entry: StoredCodespace = { epoch: rec.epoch, version: rec.version, code: rec.code, history, expiresAt: 0, ...rec.save };
+    clearTimeout(this.entries.get(rec.codespace)?.timer);
+    this.entries.set(rec.codespace, entry);
+    this.arm(rec.codespace, entry, left / 1000);
+    return true;
+  }
+
+  /** Ids of every stored codespace. */
+  ids(): string[] {
+    return [...this.entries.keys()];
   }
 
   /** See CodeStore.open. Creates `{code: "", version: 0, epoch: <uuid>}` with TTL `ttlSeconds`. */
-  async open(codespace: string, ttlSeconds: number): Promise<Snapshot> {
+  async open(codespace: string, ttlSeconds: number, initialCode = ""): Promise<Snapshot> {
     let entry = this.entries.get(codespace);
     if (!entry) {
-      entry = { epoch: randomUUID(), version: 0, code: "", history: [], expiresAt: 0 };
+      entry = { epoch: randomUUID(), version: 0, code: initialCode, history: [], expiresAt: 0 };
       this.entries.set(codespace, entry);
       this.arm(codespace, entry, ttlSeconds);
+      this.onChange(codespace);
     }
     return { epoch: entry.epoch, version: entry.version, code: entry.code };
   }
@@ -73,6 +127,11 @@ export class MemoryStore implements CodeStore {
     return entry ? { epoch: entry.epoch, version: entry.version, code: entry.code } : null;
   }
 
+  /** See CodeStore.exists. */
+  async exists(codespace: string): Promise<boolean> {
+    return this.entries.has(codespace);
+  }
+
   /** See CodeStore.commit: compare-and-set on `baseVersion`; refreshes the TTL on success. */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const entry = this.entries.get(codespace);
@@ -90,7 +149,16 @@ export class MemoryStore implements CodeStore {
     if (entry.history.length > this.historyLength) {
       entry.history.splice(0, entry.history.length - this.historyLength);
     }
-    this.arm(codespace, entry, req.ttlSeconds);
+    if (req.save) {
+      const now = Date.now();
+      entry.dirtySince ??= now;
+      entry.touchedAt = now;
+      entry.ttlSeconds = req.ttlSeconds;
+      this.arm(codespace, entry, Math.max(req.ttlSeconds, req.save.retentionSeconds));
+    } else {
+      this.arm(codespace, entry, req.ttlSeconds);
+    }
+    this.onChange(codespace);
     this.watchers.get(codespace)?.({
       epoch: entry.epoch,
       baseVersion: req.baseVersion,
@@ -111,12 +179,84 @@ export class MemoryStore implements CodeStore {
       : { status: "snapshot", snapshot: snapshotOf(entry) };
   }
 
+  /** See SaveState.dueSaves (no index: the unsaved entries without a live lease; claimSave checks the debounce). */
+  async dueSaves(limit: number): Promise<string[]> {
+    const now = Date.now();
+    const out: string[] = [];
+    for (const [id, e] of this.entries) {
+      if (out.length >= limit) break;
+      if (e.dirtySince !== undefined && (e.leaseUntil ?? 0) <= now) out.push(id);
+    }
+    return out;
+  }
+
+  /** See SaveState.claimSave (same rules as the claim script). */
+  async claimSave(codespace: string, o: ClaimOptions): Promise<ClaimResult> {
+    const e = this.entries.get(codespace);
+    if (!e) return { status: "gone" };
+    if (e.dirtySince === undefined) return { status: "clean" };
+    const now = Date.now();
+    const leaseUntil = e.leaseUntil ?? 0;
+    if (e.leaseOwner !== undefined && leaseUntil > now && (e.leaseOwner !== o.owner || !o.force)) return { status: "busy", until: leaseUntil };
+    if (!o.force) {
+      const due = Math.min((e.touchedAt ?? e.dirtySince) + o.debounceMs, e.dirtySince + o.maxWaitMs);
+      if (due > now) return { status: "busy", until: due };
+    }
+    e.leaseOwner = o.owner;
+    e.leaseUntil = now + o.leaseMs;
+    return { status: "claimed", epoch: e.epoch, version: e.version, code: e.code, dirtySince: e.dirtySince, now, attempts: e.attempts ?? 0 };
+  }
+
+  /** See SaveState.settleSave (same rules as the settle script). */
+  async settleSave(
+    codespace: string,
+    owner: string,
+    x: { epoch: string; version: number; claimedAt: number },
+  ): Promise<"clean" | "dirty" | "lost"> {
+    const e = this.entries.get(codespace);
+    if (!e || e.epoch !== x.epoch) return "lost";
+    e.savedVersion = Math.max(e.savedVersion ?? -1, x.version);
+    if (e.leaseOwner === owner) e.leaseOwner = e.leaseUntil = e.attempts = undefined;
+    if (e.version <= x.version) {
+      e.dirtySince = e.attempts = undefined;
+      if (e.ttlSeconds !== undefined) {
+        const left = (e.touchedAt ?? Date.now()) + e.ttlSeconds * 1000 - Date.now();
+        this.arm(codespace, e, Math.max(left, 1) / 1000);
+      }
+      return "clean";
+    }
+    e.dirtySince = x.claimedAt;
+    return "dirty";
+  }
+
+  /** See SaveState.deferSave. */
+  async deferSave(codespace: string, owner: string, delayMs: number): Promise<void> {
+    const e = this.entries.get(codespace);
+    if (!e || e.leaseOwner !== owner) return;
+    e.leaseUntil = Date.now() + delayMs;
+    e.attempts = (e.attempts ?? 0) + 1;
+  }
+
+  /** See SaveState.releaseSave. */
+  async releaseSave(codespace: string, owner: string): Promise<void> {
+    const e = this.entries.get(codespace);
+    if (e?.leaseOwner === owner) e.leaseOwner = e.leaseUntil = undefined;
+  }
+
+  /** See SaveState.unsavedCount. */
+  async unsavedCount(): Promise<number> {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.dirtySince !== undefined) n++;
+    return n;
+  }
+
   /** Removes a codespace (like Redis DEL) and fires the onExpired listeners if it existed. */
   delete(codespace: string): void {
     const entry = this.entries.get(codespace);
     if (!entry) return;
     clearTimeout(entry.timer);
     this.entries.delete(codespace);
+    this.onChange(codespace);
     this.fire(codespace);
   }
 
@@ -153,6 +293,7 @@ export class MemoryStore implements CodeStore {
       }
       if (this.entries.get(codespace) !== entry) return;
       this.entries.delete(codespace);
+      this.onChange(codespace);
       this.fire(codespace);
     };
     tick();
