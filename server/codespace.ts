@@ -154,6 +154,10 @@ export class Codespace {
           const e = toCodespaceError(err);
           for (const p of round) p.reject(e);
         }
+        // More rounds queued: let the event loop run first (socket writes of the broadcasts just made,
+        // timers, incoming packets). An in-memory store's commit never leaves the microtask queue, so
+        // without this a burst of rounds would hold every other socket behind it.
+        if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.draining = null;
@@ -214,6 +218,7 @@ export class Codespace {
           epoch: cache.epoch,
           baseVersion: base,
           code: () => draft.doc.toString(),
+          doc: () => draft.doc,
           patch: () => utf8Patch(cache.doc, composeAll(draft.updates.map((u) => u.changes))),
           updates,
           senders: draft.senders,

@@ -3,6 +3,7 @@
  * (in-memory for one process, Redis for many). Both implementations have the same semantics;
  * `test/store.test.ts` runs one suite against each.
  */
+import type { Text } from "@codemirror/state";
 import type { WireUpdate } from "../protocol/events.js";
 
 /** A codespace's state at one version. `code` is the full text (UTF-16 string). */
@@ -33,6 +34,13 @@ export interface CommitRequest {
   baseVersion: number;
   /** Full text after all `updates` (a function: built only when the store needs it). */
   code: string | (() => string);
+  /**
+   * The same full text as a CodeMirror `Text` (built only when called; the accept path passes the
+   * draft's document, so this costs nothing): a store that keeps documents in memory (MemoryStore)
+   * keeps it and turns it into a string only when `code` is read (snapshot, DATA_DIR write, save),
+   * so a commit costs the size of its changes, not of the document.
+   */
+  doc?: () => Text;
   /**
    * The updates' combined effect on the text at `baseVersion` in UTF-8 bytes (built only when
    * called): a store that keeps UTF-8 may apply it instead of writing `code`, so a commit costs the

@@ -4,6 +4,7 @@
  * history of the last `historyLength` updates, and a compare-and-set commit.
  */
 import { randomUUID } from "node:crypto";
+import type { Text } from "@codemirror/state";
 import type { WireUpdate } from "../protocol/events.js";
 import {
   codeOf,
@@ -22,11 +23,16 @@ import type { SavedCodespace } from "./data-dir.js";
 /** setTimeout's largest delay (ms); longer TTLs re-arm the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A stored codespace: its state, its history and its TTL. */
+/**
+ * A stored codespace: its state, its history and its TTL. The text is kept as the committer's
+ * CodeMirror `Text` (`doc`, shared and immutable) or as a string (`code`); the string is built from
+ * `doc` only when it is read (codeOfEntry) and kept until the next commit.
+ */
 interface StoredCodespace {
   epoch: string;
   version: number;
-  code: string;
+  code?: string;
+  doc?: Text;
   /** history[i] produced version `version - history.length + 1 + i`. */
   history: WireUpdate[];
   expiresAt: number;
@@ -71,7 +77,7 @@ export class MemoryStore implements CodeStore {
   saved(codespace: string): SavedCodespace | undefined {
     const e = this.entries.get(codespace);
     if (!e) return undefined;
-    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: e.code, history: e.history.map(copyUpdate), expiresAt: e.expiresAt };
+    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: codeOfEntry(e), history: e.history.map(copyUpdate), expiresAt: e.expiresAt };
     // durable-save bookkeeping (not the lease: a restarted process holds none)
     if (e.dirtySince !== undefined || e.savedVersion !== undefined) {
       rec.save = { dirtySince: e.dirtySince, touchedAt: e.touchedAt, ttlSeconds: e.ttlSeconds, savedVersion: e.savedVersion, attempts: e.attempts };
@@ -108,7 +114,7 @@ export class MemoryStore implements CodeStore {
       this.arm(codespace, entry, ttlSeconds);
       this.onChange(codespace);
     }
-    return { epoch: entry.epoch, version: entry.version, code: entry.code };
+    return snapshotOf(entry);
   }
 
   /** See CodeStore.watch: the listener is called synchronously inside a successful commit. */
@@ -124,7 +130,7 @@ export class MemoryStore implements CodeStore {
   /** See CodeStore.load. */
   async load(codespace: string): Promise<Snapshot | null> {
     const entry = this.entries.get(codespace);
-    return entry ? { epoch: entry.epoch, version: entry.version, code: entry.code } : null;
+    return entry ? snapshotOf(entry) : null;
   }
 
   /** See CodeStore.exists. */
@@ -143,7 +149,14 @@ export class MemoryStore implements CodeStore {
         ? { status: "conflict", version: entry.version, updates }
         : { status: "conflict", version: entry.version, snapshot: snapshotOf(entry) };
     }
-    entry.code = codeOf(req);
+    // keep the committer's Text when it has one: no O(document) string per commit
+    if (req.doc) {
+      entry.doc = req.doc();
+      entry.code = undefined;
+    } else {
+      entry.code = codeOf(req);
+      entry.doc = undefined;
+    }
     entry.version += req.updates.length;
     entry.history.push(...req.updates.map(copyUpdate));
     if (entry.history.length > this.historyLength) {
@@ -204,7 +217,7 @@ export class MemoryStore implements CodeStore {
     }
     e.leaseOwner = o.owner;
     e.leaseUntil = now + o.leaseMs;
-    return { status: "claimed", epoch: e.epoch, version: e.version, code: e.code, dirtySince: e.dirtySince, now, attempts: e.attempts ?? 0 };
+    return { status: "claimed", epoch: e.epoch, version: e.version, code: codeOfEntry(e), dirtySince: e.dirtySince, now, attempts: e.attempts ?? 0 };
   }
 
   /** See SaveState.settleSave (same rules as the settle script). */
@@ -315,6 +328,11 @@ function copyUpdate(u: WireUpdate): WireUpdate {
   return { clientID: u.clientID, changes: u.changes.map((c) => ({ from: c.from, to: c.to, insert: c.insert })) };
 }
 
+/** The entry's full text as a string, built from its `doc` on first read after a commit. */
+function codeOfEntry(entry: StoredCodespace): string {
+  return (entry.code ??= entry.doc!.toString());
+}
+
 function snapshotOf(entry: StoredCodespace): Snapshot {
-  return { epoch: entry.epoch, version: entry.version, code: entry.code };
+  return { epoch: entry.epoch, version: entry.version, code: codeOfEntry(entry) };
 }
