@@ -181,6 +181,24 @@ test("an own update that rebasing made empty may be left out of a later batch (t
   await store.close();
 });
 
+test("a burst of rounds on the in-memory store lets the event loop run between rounds", async () => {
+  const store = new MemoryStore({ historyLength: 1000 });
+  const cs = new Codespace("tmp-burst", store, { historyLength: 1000, maxDocLength: 100_000, ttlSeconds: 60, onCommitted: () => {} });
+  const { epoch } = await cs.open();
+  // 600 batches queued at once: three rounds (at most 256 batches each)
+  const versions: number[] = [];
+  const done = Array.from({ length: 600 }, (_, i) =>
+    cs.submit({ epoch, version: 0, updates: [{ clientID: `c${i}`, changes: [{ from: 0, to: 0, insert: "x" }] }] }, "s").then((v) => versions.push(v)),
+  );
+  // an I/O-phase callback queued behind the burst runs before the last round is committed
+  const seenAt = new Promise<number>((resolve) => setImmediate(() => resolve(versions.length)));
+  await Promise.all(done);
+  assert.ok((await seenAt) < 600, "the whole burst ran without yielding");
+  assert.deepEqual(versions.sort((a, b) => a - b), Array.from({ length: 600 }, (_, i) => i + 1));
+  assert.equal((await store.load("tmp-burst"))?.code, "x".repeat(600));
+  await store.close();
+});
+
 test("an edit to a codespace that expired is refused and does not recreate it", async () => {
   const store = new MemoryStore({ historyLength: 100 });
   const cs = new Codespace("tmp-gone", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: () => {} });

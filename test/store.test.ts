@@ -8,6 +8,7 @@ import { test, describe, before, after } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { Text } from "@codemirror/state";
 import type { CodeStore, CommitResult, Commit } from "../server/store/code-store.js";
 import type { WireUpdate } from "../protocol/events.js";
 import { MemoryStore } from "../server/store/memory-store.js";
@@ -297,6 +298,37 @@ sharedSuite(
   },
   async (h) => h.store.close(),
 );
+
+test("MemoryStore keeps the committer's Text: no string per commit, the same code when read", async () => {
+  const store = new MemoryStore({ historyLength: HISTORY });
+  try {
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    let built = 0;
+    let doc = Text.of([""]);
+    for (let v = 0; v < 20; v++) {
+      const next = doc.replace(0, 0, Text.of([`${v}é😀`, ""]));
+      const res = await store.commit(cs, {
+        epoch,
+        baseVersion: v,
+        code: () => (built++, next.toString()),
+        doc: () => next,
+        updates: [upd("a", 0, 0, `${v}é😀\n`)],
+        ttlSeconds: 60,
+      });
+      assert.deepEqual(res, { status: "ok", version: v + 1 });
+      doc = next;
+    }
+    assert.equal(built, 0, "the store built the string on commit");
+    assert.deepEqual(await store.load(cs), { epoch, version: 20, code: doc.toString() });
+    assert.equal(store.saved(cs)?.code, doc.toString()); // what DATA_DIR writes
+    // a commit passing only a string still works (and replaces the kept Text)
+    assert.equal((await store.commit(cs, { epoch, baseVersion: 20, code: "x", updates: [upd("a", 0, doc.length, "x")], ttlSeconds: 60 })).status, "ok");
+    assert.equal((await store.load(cs))?.code, "x");
+  } finally {
+    await store.close();
+  }
+});
 
 let redis: RedisServerHandle;
 const stores: RedisStore[] = [];
