@@ -34,7 +34,15 @@ const BROADCAST_EVENTS: ReadonlySet<string> = new Set<keyof ServerToClientEvents
  * adapter calls for every broadcast packet it writes to a socket.
  */
 export function countDeliveries(socket: CodespaceSocket, metrics: Metrics): void {
-  socket.onAnyOutgoing((event: string) => {
-    if (BROADCAST_EVENTS.has(event)) metrics.broadcastDeliveries.inc({ event });
-  });
+  let counter = counters.get(metrics);
+  if (!counter) {
+    counter = (event: string) => {
+      if (BROADCAST_EVENTS.has(event)) metrics.broadcastDeliveries.inc({ event });
+    };
+    counters.set(metrics, counter);
+  }
+  socket.onAnyOutgoing(counter);
 }
+
+/** One listener per Metrics, shared by every socket (no closure per connection). */
+const counters = new WeakMap<Metrics, (event: string) => void>();

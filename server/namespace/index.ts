@@ -56,22 +56,25 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
   const presence = new Presence(nsp, logger);
   const events = clientEvents(deps);
 
+  function onDisconnect(this: CodespaceSocket, reason: string): void {
+    const id = this.data.codespace;
+    deps.rateLimiter?.forget(this.id);
+    registry.release(id);
+    presence.left(this.id, roomOf(id));
+    logger.info({ socket: this.id, codespace: id, reason }, "socket disconnected");
+  }
+
   nsp.on("connection", async (socket: CodespaceSocket) => {
     const { codespace: id, mode } = socket.data;
     const room = roomOf(id);
     const ids = { socket: socket.id, codespace: id }; // no logger.child per socket: it costs heap per connection
     if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics })) return;
     if (metrics) countDeliveries(socket, metrics);
-    socket.on("disconnect", () => deps.rateLimiter?.forget(socket.id));
     socket.join(room);
     presence.joined(socket, room);
     const codespace = registry.acquire(id);
     logger.info({ ...ids, mode, transport: socket.conn.transport.name }, "socket connected");
-    socket.on("disconnect", (reason) => {
-      registry.release(id);
-      presence.left(socket.id, room);
-      logger.info({ ...ids, reason }, "socket disconnected");
-    });
+    socket.on("disconnect", onDisconnect); // one shared listener: no closure per connection
 
     const ctx: EventContext = { socket, codespace, room };
     attachEvent(ctx, events.insert_value);

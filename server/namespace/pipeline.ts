@@ -52,10 +52,29 @@ export interface EventPipeline<P = unknown> {
   observers: readonly Observer[];
 }
 
-/** Runs `pipeline` for every `pipeline.event` the socket sends. */
+/**
+ * Runs `pipeline` for every `pipeline.event` the socket sends. The listener is one function per
+ * pipeline, shared by every socket (Socket.IO calls it with the socket as `this`; the socket's
+ * context is looked up): an idle connection holds no closure per event.
+ */
 export function attachEvent<P>(ctx: EventContext, pipeline: EventPipeline<P>): void {
-  const { socket } = ctx;
-  socket.on(pipeline.event, async (...args: unknown[]) => {
+  contexts.set(ctx.socket, ctx);
+  let listener = listeners.get(pipeline);
+  if (!listener) {
+    listener = listenerOf(pipeline as unknown as EventPipeline);
+    listeners.set(pipeline, listener);
+  }
+  ctx.socket.on(pipeline.event, listener);
+}
+
+type Listener = (this: CodespaceSocket, ...args: unknown[]) => Promise<void>;
+const contexts = new WeakMap<CodespaceSocket, EventContext>();
+const listeners = new WeakMap<object, Listener>();
+
+function listenerOf(pipeline: EventPipeline): Listener {
+  return async function (this: CodespaceSocket, ...args: unknown[]): Promise<void> {
+    const socket = this;
+    const ctx = contexts.get(socket)!;
     const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (res: object) => void) : undefined;
     const started = performance.now();
     let result: object | undefined;
@@ -79,5 +98,5 @@ export function attachEvent<P>(ctx: EventContext, pipeline: EventPipeline<P>): v
     if (!error) ack?.({ ok: true, ...result });
     else if (ack) ack({ ok: false, error: error.toWire() });
     else socket.emit("operation_error", { event: pipeline.event, error: error.toWire() });
-  });
+  };
 }

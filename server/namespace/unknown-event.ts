@@ -7,12 +7,15 @@ import type { CodespaceSocket } from "./types.js";
 const CLIENT_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>(["insert_value", "create_selection", "pull"]);
 
 export function answerUnknownEvents(socket: CodespaceSocket): void {
-  socket.onAny((event: unknown, ...args: unknown[]) => {
-    if (typeof event === "string" && CLIENT_EVENTS.has(event)) return;
-    const name = String(event).slice(0, 64);
-    const error = new InvalidPayloadError(`unknown event "${name}"`).toWire();
-    const ack = args[args.length - 1];
-    if (typeof ack === "function") (ack as (res: object) => void)({ ok: false, error });
-    else socket.emit("operation_error", { event: name, error });
-  });
+  socket.onAny(answerUnknown); // one function for every socket (no closure per connection)
+}
+
+/** The catch-all listener; Socket.IO calls it with the socket as `this`. */
+function answerUnknown(this: CodespaceSocket, event: unknown, ...args: unknown[]): void {
+  if (typeof event === "string" && CLIENT_EVENTS.has(event)) return;
+  const name = String(event).slice(0, 64);
+  const error = new InvalidPayloadError(`unknown event "${name}"`).toWire();
+  const ack = args[args.length - 1];
+  if (typeof ack === "function") (ack as (res: object) => void)({ ok: false, error });
+  else this.emit("operation_error", { event: name, error });
 }
