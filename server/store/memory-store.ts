@@ -26,7 +26,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * A stored codespace: its state, its history and its TTL. The text is kept as the committer's
  * CodeMirror `Text` (`doc`, shared and immutable) or as a string (`code`); the string is built from
- * `doc` only when it is read (codeOfEntry) and kept until the next commit.
+ * `doc` only when it is read (codeOfEntry), and then replaces it until the next commit.
  */
 interface StoredCodespace {
   epoch: string;
@@ -330,7 +330,11 @@ function copyUpdate(u: WireUpdate): WireUpdate {
 
 /** The entry's full text as a string, built from its `doc` on first read after a commit. */
 function codeOfEntry(entry: StoredCodespace): string {
-  return (entry.code ??= entry.doc!.toString());
+  if (entry.code === undefined) {
+    entry.code = entry.doc!.toString();
+    entry.doc = undefined; // keep one copy of the text, not both
+  }
+  return entry.code;
 }
 
 function snapshotOf(entry: StoredCodespace): Snapshot {
