@@ -11,7 +11,7 @@
  *   primary keeps routing the sessions of draining workers (so their last acks and close packets get
  *   through) and exits once all workers have exited: 0 if all exited 0, else 1; after
  *   SHUTDOWN_TIMEOUT_MS plus a grace period it SIGKILLs the stragglers and exits 1.
- * - Requires REDIS_URL (workers share the store and the broadcasts through Redis).
+ * - Requires REDIS_URL or REDIS_CLUSTER_NODES (workers share the store and the broadcasts through Redis).
  */
 import cluster, { type Worker } from "node:cluster";
 import { createServer as createHttpServer } from "node:http";
@@ -39,7 +39,7 @@ export const REDIS_REQUIRED_MESSAGE =
 
 export async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  if (!config.redisUrl) {
+  if (!config.redisUrl && !config.redisClusterNodes) {
     process.stderr.write(REDIS_REQUIRED_MESSAGE + "\n");
     process.exit(1);
   }

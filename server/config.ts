@@ -12,6 +12,16 @@ export interface Config {
   readonly host: string;
   /** Redis URL (`redis://host:port/db`). Unset: embedded in-memory store and adapter (one process only). */
   readonly redisUrl: string | undefined;
+  /**
+   * Redis Cluster seed nodes (`REDIS_CLUSTER_NODES`, comma-separated `host:port`); the rest of the
+   * cluster is discovered from them. Unset: not a cluster. Mutually exclusive with `redisUrl`.
+   */
+  readonly redisClusterNodes: readonly { readonly host: string; readonly port: number }[] | undefined;
+  /**
+   * Replicas that must confirm a commit (Redis `WAIT`) before its `insert_value` is acknowledged,
+   * count (0: acknowledge once the master has it). Default 0.
+   */
+  readonly redisWaitReplicas: number;
   /** Prefix of every codespace key in Redis (the key is `${keyPrefix}${codespace}`). Default empty. */
   readonly keyPrefix: string;
   /** Base URL of the site's HTTP API, ending in `/`. Unset: only `tmp-` tokens are accepted. */
@@ -70,6 +80,8 @@ const schema = Joi.object({
   PORT: Joi.number().integer().min(0).max(65535).default(8888),
   HOST: Joi.string().default("0.0.0.0"),
   REDIS_URL: Joi.string().uri({ scheme: ["redis", "rediss"] }),
+  REDIS_CLUSTER_NODES: Joi.string().pattern(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, "host:port,host:port,..."),
+  REDIS_WAIT_REPLICAS: Joi.number().integer().min(0).max(100).default(0),
   KEY_PREFIX: Joi.string().allow("").default(""),
   API_BASE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
   API_TIMEOUT_MS: Joi.number().integer().min(1).max(600_000).default(5000),
@@ -116,6 +128,17 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     const key = String(error.details[0]?.path[0] ?? "?");
     throw new ConfigError(`invalid ${key}: ${error.details[0]?.message ?? error.message}`);
   }
+  if (value.REDIS_URL && value.REDIS_CLUSTER_NODES) {
+    throw new ConfigError("invalid REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both");
+  }
+  const redisClusterNodes = value.REDIS_CLUSTER_NODES
+    ? Object.freeze(
+        String(value.REDIS_CLUSTER_NODES)
+          .split(",")
+          .map((s) => s.trim())
+          .map((s) => Object.freeze({ host: s.slice(0, s.lastIndexOf(":")), port: Number(s.slice(s.lastIndexOf(":") + 1)) })),
+      )
+    : undefined;
   let apiBaseUrl: string | undefined = value.API_BASE_URL;
   if (apiBaseUrl && !apiBaseUrl.endsWith("/")) apiBaseUrl += "/";
   const corsOrigins = String(value.CORS_ORIGIN)
@@ -126,6 +149,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     port: value.PORT,
     host: value.HOST,
     redisUrl: value.REDIS_URL,
+    redisClusterNodes,
+    redisWaitReplicas: value.REDIS_WAIT_REPLICAS,
     keyPrefix: value.KEY_PREFIX,
     apiBaseUrl,
     apiTimeoutMs: value.API_TIMEOUT_MS,

@@ -2,6 +2,7 @@
  * createServer(config) -> { io, httpServer, port, close() }: wiring only.
  * Without REDIS_URL: in-memory store and Socket.IO's in-memory adapter (one process).
  * With REDIS_URL: RedisStore and @socket.io/redis-adapter (any number of processes and hosts).
+ * With REDIS_CLUSTER_NODES: the same on a Redis Cluster (sharded pub/sub, createShardedAdapter).
  */
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -65,15 +66,17 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
 
-  const store: CodeStore = config.redisUrl
-    ? await RedisStore.connect({ url: config.redisUrl, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
-    : new MemoryStore({ historyLength: config.historyLength });
-  const redisAdapter = config.redisUrl ? await connectRedisAdapter(config.redisUrl) : undefined;
+  const redisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : config.redisUrl ? { url: config.redisUrl } : undefined;
+  const redisStore = redisTarget
+    ? await RedisStore.connect({ ...redisTarget, waitReplicas: config.redisWaitReplicas, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
+    : undefined;
+  const store: CodeStore = redisStore ?? new MemoryStore({ historyLength: config.historyLength });
+  const redisAdapter = redisTarget ? await connectRedisAdapter(redisTarget) : undefined;
 
   const isReady = () =>
     !shuttingDown && store.isReady() && (!redisAdapter || redisAdapter.isReady());
 
-  const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metrics.handler }));
+  const httpServer = createHttpServer(httpRoutes({ isReady, problems: () => redisStore?.problems() ?? [], metrics: metrics.handler }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,

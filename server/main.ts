@@ -22,7 +22,7 @@ const server = await createServer(config).catch((err: Error) => {
 });
 const host = config.host === "0.0.0.0" ? "localhost" : config.host;
 server.logger.info(
-  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisUrl ? "redis" : "memory" },
+  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisClusterNodes ? "redis-cluster" : config.redisUrl ? "redis" : "memory" },
   "listening",
 );
 

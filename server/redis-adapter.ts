@@ -1,28 +1,56 @@
 /**
  * The @socket.io/redis-adapter and its two ioredis connections (publish, subscribe), which carry
- * broadcasts between processes and hosts. ioredis resubscribes by itself after a reconnect.
+ * broadcasts between processes and hosts. ioredis resubscribes by itself after a reconnect (and,
+ * on a cluster, after a failover moved a shard to its new master).
+ *
+ * One Redis: `createAdapter` (classic pub/sub). Redis Cluster: `createShardedAdapter` (Redis 7
+ * sharded pub/sub, SPUBLISH/SSUBSCRIBE; ioredis `Cluster` with `shardedSubscribers: true`), so a
+ * broadcast costs the shard of its channel instead of being copied to every node of the cluster.
  */
-import { createAdapter } from "@socket.io/redis-adapter";
-import { Redis } from "ioredis";
-import { connectUntilReady, quitConnection, retryStrategy } from "./redis-connection.js";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { Cluster, Redis } from "ioredis";
+import { clusterOptions, connectUntilReady, quitConnection, retryStrategy } from "./redis-connection.js";
 
 export interface RedisAdapterHandle {
   /** Pass as Socket.IO's `adapter` option. */
-  adapter: ReturnType<typeof createAdapter>;
+  adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
   /** True while both connections are ready (for `/readyz`). */
   isReady(): boolean;
   close(): Promise<void>;
 }
 
+/** Where the adapter connects: one Redis (`url`) or a Redis Cluster (`clusterNodes` seeds). */
+export type RedisTarget = { url: string } | { clusterNodes: readonly { host: string; port: number }[] };
+
 /** Connects both connections (waiting through reconnects) and builds the adapter. */
-export async function connectRedisAdapter(url: string): Promise<RedisAdapterHandle> {
-  const pub = new Redis(url, { lazyConnect: true, retryStrategy, maxRetriesPerRequest: null });
-  const sub = pub.duplicate();
+export async function connectRedisAdapter(target: string | RedisTarget): Promise<RedisAdapterHandle> {
+  const t: RedisTarget = typeof target === "string" ? { url: target } : target;
+  const nodeOptions = { retryStrategy, maxRetriesPerRequest: null };
+  let pub: Redis | Cluster;
+  let sub: Redis | Cluster;
+  if ("clusterNodes" in t) {
+    const seeds = t.clusterNodes.map((n) => ({ host: n.host, port: n.port }));
+    pub = new Cluster(seeds, clusterOptions(nodeOptions));
+    sub = new Cluster(seeds, clusterOptions(nodeOptions, { shardedSubscribers: true }));
+  } else {
+    pub = new Redis(t.url, { lazyConnect: true, ...nodeOptions });
+    sub = pub.duplicate();
+  }
   // failures show in isReady() and the store's errors; an 'error' without a listener would throw
   for (const conn of [pub, sub]) conn.on("error", () => {});
   await Promise.all([connectUntilReady(pub), connectUntilReady(sub)]);
+  const adapter =
+    "clusterNodes" in t
+      ? // "dynamic": one sharded channel per codespace room (socket-id rooms stay on the main
+        // channel). Rooms are many and short-lived, but a room costs only one SSUBSCRIBE when its
+        // first socket joins a process and one SUNSUBSCRIBE when its last leaves, while in return a
+        // room's selections and presence reach only the processes that host it and the rooms spread
+        // over every shard; "static" would put every broadcast of every codespace on one channel,
+        // i.e. one shard delivering everything to every process.
+        createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" })
+      : createAdapter(pub, sub);
   return {
-    adapter: createAdapter(pub, sub),
+    adapter,
     isReady: () => pub.status === "ready" && sub.status === "ready",
     close: async () => {
       await Promise.all([quitConnection(pub), quitConnection(sub)]);

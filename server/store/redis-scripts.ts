@@ -39,8 +39,10 @@ return {code, version, epoch}
  * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] mode, ARGV[4] new code (mode "set") or the expected
  * length of the new code in bytes (mode "apply"), ARGV[5] TTL seconds, ARGV[6] historyLength,
  * ARGV[7] n = number of updates, ARGV[8..7+n] update JSONs (update i produces version base+i),
- * ARGV[8+n] commit-feed channel, ARGV[9+n] commit-feed message: PUBLISHed on success, inside the
- * script, so every subscriber sees the commits of a codespace in the order Redis executed them.
+ * ARGV[8+n] commit-feed channel, ARGV[9+n] commit-feed message: published on success, inside the
+ * script, so every subscriber sees the commits of a codespace in the order Redis executed them;
+ * ARGV[10+n] the publish command: `PUBLISH` (one Redis) or `SPUBLISH` (Redis Cluster: sharded
+ * pub/sub, the channel is in KEYS[1]'s slot, feed-channel.ts).
  * Mode "apply" (the caller guarantees an ASCII text and ASCII inserts, so positions are byte
  * offsets): the script applies the updates' changes to the stored `code` itself, sparing the
  * client from sending the whole text; if the result's length is not the expected one it writes
@@ -91,7 +93,7 @@ if stored == base then
     redis.call('HDEL', key, 'h:' .. v)
   end
   redis.call('EXPIRE', key, ARGV[5])
-  redis.call('PUBLISH', ARGV[8 + n], ARGV[9 + n])
+  redis.call(ARGV[10 + n], ARGV[8 + n], ARGV[9 + n])
   return {'ok', newv}
 end
 local function snapshot()
