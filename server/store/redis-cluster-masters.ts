@@ -37,6 +37,8 @@ const NEEDED_FLAGS = ["K", "g", "x"];
 const SLOTS = 16384;
 /** The slot map counts as unreadable after this long without a successful CLUSTER SLOTS, ms. */
 const STALE_MS = 3000;
+/** Longest start() waits for masters that do not answer, ms. */
+const START_WAIT_MS = 5000;
 
 interface Master {
   conn: Redis;
@@ -51,17 +53,29 @@ export class ClusterMasters {
   private closed = false;
   private lastReport = "";
   private configWarned = false;
+  /** No reports while start() connects to the masters for the first time. */
+  private started = false;
 
   constructor(private readonly options: ClusterMastersOptions) {}
 
-  /** Reads the slot map and subscribes on every master; resolves once every reachable master is subscribed. */
+  /**
+   * Reads the slot map and subscribes on every master; resolves once every master is subscribed, or
+   * after `START_WAIT_MS` with some still down (the server then starts, not ready, and says which).
+   */
   async start(): Promise<void> {
     await this.refresh();
-    await Promise.all(
-      [...this.masters.values()].map(
-        (m) => new Promise<void>((resolve) => (m.subscribed ? resolve() : m.conn.once("subscribed", () => resolve()))),
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(
+        [...this.masters.values()].map(
+          (m) => new Promise<void>((resolve) => (m.subscribed ? resolve() : m.conn.once("subscribed", () => resolve()))),
+        ),
       ),
-    );
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, START_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    this.started = true;
+    this.report();
     const tick = (): void => {
       this.timer = setTimeout(() => void this.refresh().finally(() => !this.closed && tick()), this.options.intervalMs ?? 1000);
     };
@@ -168,7 +182,7 @@ export class ClusterMasters {
 
   /** One log line whenever the set of problems changes. */
   private report(): void {
-    if (this.closed) return;
+    if (this.closed || !this.started) return;
     const problems = this.problems();
     const text = problems.join("; ");
     if (text === this.lastReport) return;

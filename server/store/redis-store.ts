@@ -367,6 +367,7 @@ export class RedisStore implements CodeStore {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err; // already says what happened (WAIT)
       const e = new StoreUnavailableError();
       e.cause = err;
       throw e;
