@@ -35,7 +35,7 @@ function setRoutable(worker: Worker, routable: boolean): void {
 /** The line printed (and the exit) when REDIS_URL is missing. */
 export const REDIS_REQUIRED_MESSAGE =
   "codespace-cluster: REDIS_URL is required in cluster mode (workers cannot share the in-memory store); " +
-  "set REDIS_URL=redis://host:port, or run a single process with `npm start`";
+  "set REDIS_URL=redis://host:port (or REDIS_CLUSTER_NODES=host:port,... for a Redis Cluster), or run a single process with `npm start`";
 
 export async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
