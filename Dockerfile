@@ -2,14 +2,16 @@
 # the command with `node dist/server/main.js` for a single process.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 RUN npm ci
+COPY protocol ./protocol
 COPY server ./server
 COPY client ./client
 COPY cluster ./cluster
 COPY scripts ./scripts
-# tsc, then the browser bundle (dist/web, served at / by the server)
-RUN npm run build
+# tsc (the cluster project and what it references: server, protocol), then the browser bundle
+# (dist/web, served at / by the server)
+RUN npx tsc -b cluster && node scripts/build-web.mjs
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

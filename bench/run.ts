@@ -321,7 +321,7 @@ async function main(): Promise<void> {
   const md = arg("--md") ?? (mode === "full" ? join(REPO_ROOT, "docs", "benchmarks.md") : undefined);
   const only = (arg("--targets") ?? "a,b,c,d").split(",");
   const targets = TARGETS.filter((t) => only.includes(t.id));
-  const traceDir = process.env.BENCH_TRACES_DIR ?? join(REPO_ROOT, "..", "shared", "traces");
+  const traceDir = process.env.BENCH_TRACES_DIR ?? join(REPO_ROOT, "test", "fixtures", "traces");
 
   const redis = await startRedis();
   const probe = redis.client();

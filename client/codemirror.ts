@@ -32,7 +32,7 @@ import {
 import { Decoration, EditorView, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from "@codemirror/view";
 import type { CodespaceClient } from "./codespace-client.js";
 import type { PresenceTracker } from "./presence.js";
-import { LINE_SEPARATOR } from "./wire.js";
+import { LINE_SEPARATOR } from "../protocol/wire.js";
 
 export interface CodespaceCollabOptions {
   /** Display names for cursor labels; cursors of participants who left are removed. */

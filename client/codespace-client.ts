@@ -30,8 +30,9 @@ import type {
   VersionedUpdate,
   WireChange,
   WireUpdate,
-} from "../server/protocol/events.js";
-import type { WireError } from "../server/errors.js";
+} from "../protocol/events.js";
+import type { WireError } from "../protocol/errors.js";
+import { DEFAULT_LIMITS, NAMESPACE } from "../protocol/constants.js";
 import { Backoff } from "./backoff.js";
 import { compactUnconfirmed, createCollabState, receiveServerUpdates } from "./collab-state.js";
 import { TypedEmitter } from "./emitter.js";
@@ -39,16 +40,15 @@ import { CodespaceClientError, TRANSIENT_CODES } from "./errors.js";
 import type { CodespaceClientEvents, ConnectionStatus, ConnectOptions, ResetReason } from "./types.js";
 import { UpdateBuffer } from "./update-buffer.js";
 import { Waiters } from "./waiters.js";
-import { changesToWire, LINE_SEPARATOR, updatesFromWire, wireProblem } from "./wire.js";
+import { changesToWire, LINE_SEPARATOR, updatesFromWire, wireProblem } from "../protocol/wire.js";
 
 /** The typed Socket.IO socket the client uses (exposed as `client.socket`). */
 export type CodespaceSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-const NAMESPACE = "/codespace";
 /** Consecutive `invalid_version` refusals of a batch (after pulling) before it is dropped. */
 const MAX_INVALID_STREAK = 3;
 /** Default of `maxMessageBytes`: the server's default MAX_MESSAGE_BYTES (4 MiB). */
-const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_LIMITS.maxMessageBytes;
 /**
  * Connections lost in a row right after sending the same batch before the client stops with
  * `message_too_large` (Socket.IO closes the connection on a message above the server's limit; a

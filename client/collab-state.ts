@@ -4,7 +4,7 @@
  */
 import { ChangeSet, EditorState, type Text } from "@codemirror/state";
 import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
-import { canonicalChanges, isCanonical, LINE_SEPARATOR } from "./wire.js";
+import { canonicalChanges, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
 
 /** A fresh state holding `doc` at synced `version`, with no unconfirmed updates. */
 export function createCollabState(doc: string | Text, version: number, clientID?: string): EditorState {

@@ -15,6 +15,7 @@ import { CodespaceClient } from "./codespace-client.js";
 import { codespaceCollab, participantColor } from "./codemirror.js";
 import { PresenceTracker, type PresenceUser } from "./presence.js";
 import type { CodespaceClientError } from "./errors.js";
+import { TMP_TOKEN_PREFIX } from "../protocol/constants.js";
 
 declare global {
   interface Window {
@@ -37,7 +38,7 @@ function randomId(): string {
 const params = new URLSearchParams(location.search);
 let token = params.get("token") ?? "";
 if (!token) {
-  token = `tmp-${randomId()}`;
+  token = `${TMP_TOKEN_PREFIX}${randomId()}`;
   params.set("token", token);
   history.replaceState(null, "", `${location.pathname}?${params}${location.hash}`);
 }

@@ -1,7 +1,7 @@
 /**
  * Errors the client reports: rejected `connect()` promises, `error` events, thrown by `applyLocal`.
  */
-import type { ErrorCode } from "../server/errors.js";
+import type { ErrorCode } from "../protocol/errors.js";
 
 /**
  * Codes a client error can carry: every server code (docs/protocol.md) plus client-side ones:

@@ -10,7 +10,7 @@ export type {
   ResetEvent,
   ResetReason,
 } from "./types.js";
-export { changesFromWire, changesToWire, updatesFromWire, LINE_SEPARATOR } from "./wire.js";
+export { changesFromWire, changesToWire, updatesFromWire, LINE_SEPARATOR, TMP_TOKEN_PREFIX, NAMESPACE, DEFAULT_LIMITS, ErrorCodes, type ErrorCode, type WireError } from "../protocol/index.js";
 export { UpdateBuffer, type Versioned } from "./update-buffer.js";
 export { PresenceTracker, type PresenceEvents, type PresenceUser } from "./presence.js";
 export type { Listener } from "./emitter.js";
@@ -22,4 +22,6 @@ export type {
   WireChange,
   WireUpdate,
   VersionedUpdate,
-} from "../server/protocol/events.js";
+  InsertValueBroadcast,
+  ConnectedPayload,
+} from "../protocol/events.js";

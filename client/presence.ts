@@ -7,7 +7,7 @@
  */
 import type { CodespaceClient } from "./codespace-client.js";
 import { TypedEmitter } from "./emitter.js";
-import type { UserInfo } from "../server/protocol/events.js";
+import type { UserInfo } from "../protocol/events.js";
 
 export type { UserInfo };
 

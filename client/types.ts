@@ -3,7 +3,7 @@
  */
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import type { ChangeSet } from "@codemirror/state";
-import type { Mode, SelectionBroadcast } from "../server/protocol/events.js";
+import type { Mode, SelectionBroadcast } from "../protocol/events.js";
 import type { CodespaceClientError } from "./errors.js";
 
 export interface ConnectOptions {

@@ -3,7 +3,8 @@
  * while at least one local socket holds it and its queue is busy, dropped afterwards.
  */
 import type { Config } from "./config.js";
-import { Codespace, type AcceptedUpdate } from "./codespace.js";
+import { Codespace } from "./codespace.js";
+import type { InsertValueBroadcast } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
 
 /** True for temporary codespaces (their TTL is TMP_CODESPACE_EXPIRE_UPDATE). */
@@ -18,7 +19,7 @@ export class CodespaceRegistry {
     private readonly store: CodeStore,
     private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "maxRebaseWork" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
     /** Sends a commit's updates to this process's sockets of the codespace. */
-    private readonly broadcast: (codespace: string, updates: AcceptedUpdate[]) => void,
+    private readonly broadcast: (codespace: string, updates: InsertValueBroadcast[]) => void,
     /** Counts updates this process committed (metrics). */
     private readonly onStored?: (count: number) => void,
   ) {}

@@ -8,19 +8,11 @@
  * the codespace receives every commit (its own included) in the order the store executed them,
  * keeps its cache current with it (so conflicts stay rare) and broadcasts it to its local sockets.
  */
-import type { CodeStore, CommittedUpdates, Snapshot } from "./store/code-store.js";
+import type { CodeStore, Commit, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
-import type { InsertValuePayload, VersionedUpdate, WireChange, WireUpdate } from "./protocol/events.js";
+import type { InsertValueBroadcast, InsertValuePayload, VersionedUpdate, WireUpdate } from "./protocol/events.js";
 import { DocCache, insertsAreAscii } from "./document/doc-cache.js";
 import { Draft } from "./document/draft.js";
-
-/** An accepted update as broadcast: `version` is the version after it. */
-export interface AcceptedUpdate {
-  version: number;
-  clientID: string;
-  sender: string;
-  changes: WireChange[];
-}
 
 export interface CodespaceOptions {
   /** Updates kept for rebasing (the store keeps as many). */
@@ -32,7 +24,7 @@ export interface CodespaceOptions {
   /** TTL set at creation and on every commit, seconds. */
   ttlSeconds: number;
   /** Called for every commit of the feed (any process's), its updates in version order: broadcast them. */
-  onCommitted(updates: AcceptedUpdate[]): void;
+  onCommitted(updates: InsertValueBroadcast[]): void;
   /** Called after this process committed `count` updates (metrics). */
   onStored?(count: number): void;
 }
@@ -87,7 +79,7 @@ export class Codespace {
   }
 
   /** A commit from the feed: keep the cache current, then broadcast to this process's sockets. */
-  private receive(commit: CommittedUpdates): void {
+  private receive(commit: Commit): void {
     const cache = this.cache;
     if (cache && commit.epoch !== cache.epoch) this.cache = null;
     else if (cache && commit.baseVersion !== this.inFlightBase) {
@@ -202,7 +194,7 @@ export class Codespace {
           return toCodespaceError(err);
         }
       });
-      if (draft.entries.length > 0) {
+      if (draft.updates.length > 0) {
         const base = cache.version;
         this.inFlightBase = base;
         const res = await this.store.commit(this.id, {
@@ -210,9 +202,9 @@ export class Codespace {
           baseVersion: base,
           code: () => draft.doc.toString(),
           length: draft.doc.length,
-          ascii: cache.ascii && draft.entries.every((e) => insertsAreAscii(e.wire)),
-          updates: draft.entries.map((e) => ({ clientID: e.clientID, changes: e.wire })),
-          senders: draft.entries.map((e) => e.sender),
+          ascii: cache.ascii && draft.updates.every((u) => insertsAreAscii(u.wire)),
+          updates: draft.updates.map((u) => ({ clientID: u.clientID, changes: u.wire })),
+          senders: draft.senders,
           ttlSeconds: this.options.ttlSeconds,
         }).finally(() => (this.inFlightBase = -1));
         if (res.status === "epoch") {
@@ -225,9 +217,9 @@ export class Codespace {
           continue;
         }
         // the feed skipped this commit (inFlightBase), so the cache is still at `base`
-        if (cache.version === base) cache.append(draft.entries, draft.doc);
+        if (cache.version === base) cache.append(draft.updates, draft.doc);
         else if (this.cache === cache) this.cache = null; // cannot happen; never keep a doubtful cache
-        this.options.onStored?.(draft.entries.length);
+        this.options.onStored?.(draft.updates.length);
       }
       round.forEach((p, i) => {
         const o = outcomes[i]!;

@@ -1,51 +1,10 @@
 /**
- * Stable error codes, shared by event acknowledgements (`{ ok: false, error: { code, message } }`),
- * `operation_error` emits and handshake rejections (`connect_error` with `data.code`).
- *
- * Codes are part of the wire contract (docs/protocol.md): never rename one, only add.
- * `test/errors.test.ts` checks that every code is unique and has exactly one class.
+ * The server's error classes: one class per wire error code (ioredis style). The codes and the wire
+ * shape `{ code, message }` are the protocol's (protocol/errors.ts), shared with clients.
  */
-export const ErrorCodes = {
-  /** Handshake: `auth.token` missing, empty or not a string. */
-  MISSING_TOKEN: "missing_token",
-  /** Handshake: the site API answered 401/403/404, or a `tmp-` token is malformed. */
-  INVALID_TOKEN: "invalid_token",
-  /** Handshake: the site API timed out, failed, answered 5xx or a malformed body, or API_BASE_URL is unset. */
-  AUTH_UNAVAILABLE: "auth_unavailable",
-  /** A payload failed the schema or a semantic check (range, order, overlap, surrogate split, ...). */
-  INVALID_PAYLOAD: "invalid_payload",
-  /** The socket's mode (`view_only`) does not allow the operation. */
-  FORBIDDEN: "forbidden",
-  /** `version` is ahead of the server, `epoch` differs, the codespace is gone, or a resend does not match. */
-  INVALID_VERSION: "invalid_version",
-  /** `version` is older than the stored history reaches; the client must reload. */
-  VERSION_TOO_OLD: "version_too_old",
-  /** Accepting the batch would make the document longer than MAX_DOC_LENGTH UTF-16 code units. */
-  DOC_TOO_LARGE: "doc_too_large",
-  /** The code store (Redis) is unreachable or failed; nothing was applied. */
-  STORE_UNAVAILABLE: "store_unavailable",
-  /** The server is shutting down and takes no new work. */
-  SHUTTING_DOWN: "shutting_down",
-  /** An unexpected server fault; nothing was applied. */
-  INTERNAL_ERROR: "internal_error",
-  /** This socket sent `insert_value`/`create_selection` faster than RATE_LIMIT_EVENTS per RATE_LIMIT_WINDOW_MS; nothing was applied. */
-  RATE_LIMITED: "rate_limited",
-  /** Handshake: the codespace already has MAX_CONNECTIONS_PER_CODESPACE sockets on this server process. */
-  TOO_MANY_CONNECTIONS: "too_many_connections",
-  /**
-   * A message is larger than MAX_MESSAGE_BYTES. Raised by the reference client before it sends (the
-   * server cannot answer such a message: Socket.IO closes the connection at `maxHttpBufferSize`).
-   */
-  MESSAGE_TOO_LARGE: "message_too_large",
-} as const;
+import { ErrorCodes, type ErrorCode, type WireError } from "../protocol/errors.js";
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
-
-/** Wire shape of an error in acks, `operation_error` and `connect_error.data`. */
-export interface WireError {
-  code: ErrorCode;
-  message: string;
-}
+export { ErrorCodes, type ErrorCode, type WireError };
 
 /** Base class: every error the server reports to a client carries a stable `code`. */
 export class CodespaceError extends Error {

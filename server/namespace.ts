@@ -12,9 +12,8 @@ import { admit } from "./connection-cap.js";
 import { countDeliveries, type Metrics } from "./metrics.js";
 import { RATE_LIMITED_EVENTS, type SocketRateLimiter } from "./rate-limit.js";
 import type { Logger } from "./logger.js";
-import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } from "./protocol/events.js";
+import type { ClientToServerEvents, ConnectedPayload, InsertValueBroadcast, ServerToClientEvents } from "./protocol/events.js";
 import { checkCreateSelection, checkInsertValue, checkPull, type PayloadLimits } from "./protocol/validate.js";
-import type { AcceptedUpdate } from "./codespace.js";
 import { Presence } from "./presence.js";
 
 export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
@@ -90,7 +89,7 @@ function requireEdit(socket: CodespaceSocket): void {
  * receives every commit from the store's commit feed, in commit order, and sends it to its own.
  */
 export function broadcaster(nsp: CodespaceNamespace) {
-  return (codespace: string, updates: AcceptedUpdate[]): void => {
+  return (codespace: string, updates: InsertValueBroadcast[]): void => {
     const room = nsp.local.to(roomOf(codespace));
     for (const u of updates) room.emit("insert_value", u);
   };

@@ -10,16 +10,16 @@ import fc from "fast-check";
 import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, sendableUpdates } from "@codemirror/collab";
 import { receiveServerUpdates } from "../client/collab-state.js";
-import { Codespace, type AcceptedUpdate } from "../server/codespace.js";
+import { Codespace } from "../server/codespace.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { CodespaceError } from "../server/errors.js";
-import type { InsertValuePayload } from "../server/protocol/events.js";
-import { toWireChanges } from "../server/document/changes.js";
+import type { InsertValueBroadcast, InsertValuePayload } from "../protocol/events.js";
+import { changesToWire } from "../protocol/wire.js";
 
 interface Peer {
   state: EditorState;
   clientID: string;
-  inbox: AcceptedUpdate[];
+  inbox: InsertValueBroadcast[];
 }
 
 function newPeer(clientID: string, code: string, version: number): Peer {
@@ -56,7 +56,7 @@ function batchOf(peer: Peer, epoch: string): InsertValuePayload | null {
   return {
     epoch,
     version: getSyncedVersion(peer.state),
-    updates: updates.map((u) => ({ clientID: u.clientID, changes: toWireChanges(u.changes) })),
+    updates: updates.map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) })),
   };
 }
 
@@ -71,7 +71,7 @@ test("random concurrent edits with lost acks and resends converge, nothing doubl
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), async (steps) => {
       const store = new MemoryStore({ historyLength: 1000 });
-      const accepted: AcceptedUpdate[] = [];
+      const accepted: InsertValueBroadcast[] = [];
       const peers: Peer[] = [];
       const cs = new Codespace("tmp-prop", store, {
         historyLength: 1000,
@@ -192,15 +192,15 @@ test("mapping is not composition-consistent at insertion ties: the server and th
   assert.notDeepEqual(U.map(R1).map(R2).toJSON(), U.map(R1.compose(R2)).toJSON());
 
   const store = new MemoryStore({ historyLength: 100 });
-  const broadcasts: AcceptedUpdate[] = [];
+  const broadcasts: InsertValueBroadcast[] = [];
   const cs = new Codespace("tmp-ties", store, { historyLength: 100, maxDocLength: 1000, ttlSeconds: 60, onCommitted: (us) => broadcasts.push(...us) });
   const { epoch } = await cs.open();
   await cs.submit({ epoch, version: 0, updates: [{ clientID: "x", changes: [{ from: 0, to: 0, insert: "xy" }] }] }, "sx");
-  await cs.submit({ epoch, version: 1, updates: [{ clientID: "r", changes: toWireChanges(R1) }] }, "sr");
-  await cs.submit({ epoch, version: 2, updates: [{ clientID: "r", changes: toWireChanges(R2) }] }, "sr");
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "r", changes: changesToWire(R1) }] }, "sr");
+  await cs.submit({ epoch, version: 2, updates: [{ clientID: "r", changes: changesToWire(R2) }] }, "sr");
   const peer = EditorState.create({ doc: "xy", extensions: [EditorState.lineSeparator.of("\n"), collab({ clientID: "u", startVersion: 1 })] });
   const typed = peer.update({ changes: U }).state;
-  await cs.submit({ epoch, version: 1, updates: [{ clientID: "u", changes: toWireChanges(U) }] }, "su");
+  await cs.submit({ epoch, version: 1, updates: [{ clientID: "u", changes: changesToWire(U) }] }, "su");
   const stored = (await store.load("tmp-ties"))!.code;
   let length = 2;
   const remote = broadcasts.slice(1).map((b) => {

@@ -19,6 +19,8 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import type { Redis } from "ioredis";
 import { freePort, startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+// The page's `window.codespace` (declared by the demo page's script).
+import type {} from "../client/demo.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [

@@ -6,10 +6,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ChangeSet, Text } from "@codemirror/state";
 import { sendableUpdates } from "@codemirror/collab";
-import { canonicalChanges, changesFromWire, changesToWire, isCanonical, updatesFromWire, wireProblem } from "../client/wire.js";
+import { canonicalChanges, changesFromWire, changesToWire, isCanonical, updatesFromWire, wireProblem } from "../protocol/wire.js";
 import { UpdateBuffer } from "../client/update-buffer.js";
 import { compactUnconfirmed, createCollabState } from "../client/collab-state.js";
-import type { WireChange } from "../server/protocol/events.js";
+import type { WireChange } from "../protocol/events.js";
 import { applyWire } from "./helpers/wire.js";
 
 const doc = (s: string) => createCollabState(s, 0).doc;

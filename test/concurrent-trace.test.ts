@@ -11,8 +11,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
-import type { InsertValueBroadcast } from "../server/protocol/events.js";
-import { toWireChanges } from "../server/document/changes.js";
+import type { InsertValueBroadcast } from "../protocol/events.js";
+import { changesToWire } from "../protocol/wire.js";
 import { startServersOnRedis, type ServersOnRedis } from "./helpers/servers-on-redis.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
 import { loadTrace, type ConcurrentTrace } from "./helpers/traces.js";
@@ -90,7 +90,7 @@ class Agent {
 
   /** Pushes every unconfirmed update at the synced version; resolves with the ack's version. */
   async push(epoch: string): Promise<number> {
-    const updates = sendableUpdates(this.state).map((u) => ({ clientID: u.clientID, changes: toWireChanges(u.changes) }));
+    const updates = sendableUpdates(this.state).map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) }));
     const ack = await emitAck(this.socket, "insert_value", { epoch, version: getSyncedVersion(this.state), updates });
     if (!ack.ok) throw new Error(`push refused: ${JSON.stringify(ack.error)}`);
     return ack.version;

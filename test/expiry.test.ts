@@ -15,7 +15,7 @@ import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
 import { connectSocket, emitAck, nextEvent, type ClientSocket } from "./helpers/socket.js";
-import type { ConnectedPayload } from "../server/protocol/events.js";
+import type { ConnectedPayload } from "../protocol/events.js";
 
 /** Expiry fires on the store's schedule; this only bounds a hang. */
 const EVENT_TIMEOUT_MS = 20_000;

@@ -12,7 +12,7 @@ import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
 import { applyWire } from "./helpers/wire.js";
-import type { ConnectedPayload, InsertValueBroadcast, WireChange } from "../server/protocol/events.js";
+import type { ConnectedPayload, InsertValueBroadcast, WireChange } from "../protocol/events.js";
 
 const EDITS = 50;
 const WRITERS = 3;

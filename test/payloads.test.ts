@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
 import { connectSocket, emitAck, nextEvent, type ClientSocket } from "./helpers/socket.js";
-import type { WireChange } from "../server/protocol/events.js";
+import type { WireChange } from "../protocol/events.js";
 
 const MAX_UPDATES = 5;
 const MAX_CHANGES = 5;

@@ -10,9 +10,8 @@ import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import fc from "fast-check";
-import calculateSlot from "cluster-key-slot";
 import { ConfigError, loadConfig } from "../server/config.js";
-import { feedChannel, hashedPart } from "../server/store/feed-channel.js";
+import { feedChannel, hashedPart, keySlot as calculateSlot } from "../server/store/feed-channel.js";
 import { configuredServers } from "./helpers/haproxy.js";
 import { REPO_ROOT, SERVER_MAIN } from "./helpers/server-process.js";
 

@@ -17,16 +17,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import type { Cluster, Redis } from "ioredis";
 import { CodespaceClient } from "../client/index.js";
 import { RedisStore } from "../server/store/redis-store.js";
 import { StoreUnavailableError } from "../server/errors.js";
-import type { CommittedUpdates } from "../server/store/code-store.js";
+import type { Commit } from "../server/store/code-store.js";
 import { keysOnEveryMaster, startRedisCluster, type RedisClusterHandle } from "./helpers/redis-cluster.js";
-import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { connectSocket, emitAck, type ClientSocket } from "./helpers/socket.js";
 import {
   assertConverged,
@@ -38,14 +35,10 @@ import {
   withTimeout,
   type Editor,
 } from "./helpers/editors.js";
-import type { SequentialTrace } from "./helpers/traces.js";
+import { loadTrace } from "./helpers/traces.js";
 
 /** Patches applied between two turns of the event loop (a burst of typing). */
 const BURST = 64;
-
-function loadFixtureTrace(file: string): SequentialTrace {
-  return JSON.parse(gunzipSync(readFileSync(join(REPO_ROOT, "test", "fixtures", "traces", file))).toString("utf8")) as SequentialTrace;
-}
 
 /** Resolves with the first `event` payload on `socket` that satisfies `pred`. */
 function nextEvent<T>(socket: ClientSocket, event: string, pred: (p: T) => boolean = () => true): Promise<T> {
@@ -99,7 +92,7 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
   });
 
   test("a real trace (sveltecomponent) typed on one process reaches readers on the other and the stored code", async () => {
-    const trace = loadFixtureTrace("sveltecomponent.json.gz");
+    const trace = loadTrace("sveltecomponent.json.gz");
     const token = `tmp-cluster-trace-${randomUUID()}`;
     const writer = await CodespaceClient.connect(a.url, token, { transports: ["websocket"] });
     const readers = await Promise.all([
@@ -210,7 +203,7 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
     try {
       const tag = randomUUID().slice(0, 8);
       for (const cs of [`a}b-${tag}`, `a{}b-${tag}`, `x{${tag}}z`, `}{${tag}`, `{${tag}}`]) {
-        const got: CommittedUpdates[] = [];
+        const got: Commit[] = [];
         let onDelivered!: () => void;
         const delivered = new Promise<void>((resolve) => (onDelivered = resolve));
         await store.watch(cs, (c) => {

@@ -8,8 +8,8 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { CodeStore, CommitResult, CommittedUpdates } from "../server/store/code-store.js";
-import type { WireUpdate } from "../server/protocol/events.js";
+import type { CodeStore, CommitResult, Commit } from "../server/store/code-store.js";
+import type { WireUpdate } from "../protocol/events.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { RedisStore } from "../server/store/redis-store.js";
 import { StoreUnavailableError } from "../server/errors.js";
@@ -91,7 +91,7 @@ function sharedSuite(name: string, withRaw: boolean, make: () => Promise<Harness
     test("the commit feed delivers every commit, in order, with senders, until unwatch", async () => {
       const cs = randomUUID();
       const { epoch } = await h.store.open(cs, 60);
-      const got: CommittedUpdates[] = [];
+      const got: Commit[] = [];
       let arrived: () => void = () => {};
       await h.store.watch(cs, (c) => {
         got.push(c);

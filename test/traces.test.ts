@@ -1,5 +1,5 @@
 /**
- * Real keystroke traces (../shared/traces) replayed through the server: one writer on one server
+ * Real keystroke traces (test/fixtures/traces) replayed through the server: one writer on one server
  * process, two readers (polling and websocket) on ANOTHER process, both on one real Redis. Every
  * reader's text and the Redis `code` field must end equal to the trace's endContent.
  */

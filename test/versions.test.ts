@@ -11,7 +11,7 @@ import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startStubApi, type StubApi } from "./helpers/stub-api.js";
 import { connectSocket, emitAck, nextEvent, type ClientSocket } from "./helpers/socket.js";
 import { applyWire } from "./helpers/wire.js";
-import type { ConnectedPayload, InsertValueBroadcast, WireChange } from "../server/protocol/events.js";
+import type { ConnectedPayload, InsertValueBroadcast, WireChange } from "../protocol/events.js";
 
 const HISTORY = 3;
 type Srv = CodespaceServer;

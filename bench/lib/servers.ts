@@ -5,14 +5,10 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { ChildMessage, ChildStats, ParentMessage } from "./child.js";
+import { CONFIG_ENV_NAMES } from "../../server/config.js";
 
-/** Server configuration variables (server/config.ts) never inherited from the caller's environment. */
-const CONFIG_VARS = [
-  "PORT", "HOST", "REDIS_URL", "KEY_PREFIX", "API_BASE_URL", "API_TIMEOUT_MS", "CORS_ORIGIN",
-  "CODESPACE_EXPIRE_UPDATE", "TMP_CODESPACE_EXPIRE_UPDATE", "HISTORY_LENGTH", "MAX_DOC_LENGTH",
-  "MAX_UPDATES_PER_BATCH", "MAX_CHANGES_PER_UPDATE", "MAX_SELECTIONS", "MAX_MESSAGE_BYTES",
-  "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "NODE_TEST_CONTEXT", "NODE_OPTIONS",
-];
+/** Server configuration variables (declared in server/config/variables.ts) never inherited from the caller's environment. */
+const CONFIG_VARS = [...CONFIG_ENV_NAMES, "NODE_TEST_CONTEXT", "NODE_OPTIONS"];
 
 export interface ServerChild {
   pid: number;

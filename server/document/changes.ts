@@ -1,15 +1,12 @@
 /**
- * Wire changes <-> CodeMirror ChangeSets, and the semantic checks that need the document.
- *
- * Every ChangeSet is built with line separator "\n" so that "\r" stays an ordinary character and
- * lengths are plain UTF-16 code unit counts (CodeMirror's default splitting would fold "\r\n").
+ * The server's side of wire changes: building an update's ChangeSet with a range check, the
+ * surrogate-pair check as an `invalid_payload` error, and a bounded `apply`. The wire form itself
+ * (conversions, line separator "\n", the surrogate test) is the protocol's (protocol/wire.ts).
  */
 import { ChangeSet, Text } from "@codemirror/state";
+import type { WireChange } from "../../protocol/events.js";
+import { LINE_SEPARATOR, splitsSurrogatePair } from "../../protocol/wire.js";
 import { InvalidPayloadError } from "../errors.js";
-import type { WireChange } from "../protocol/events.js";
-
-/** Line separator used for every Text and ChangeSet on the server and in the client library. */
-export const LINE_SEPARATOR = "\n";
 
 /**
  * Builds the ChangeSet of one update from its wire changes (already shape-checked: sorted,
@@ -22,29 +19,6 @@ export function toChangeSet(changes: readonly WireChange[], length: number): Cha
     throw new InvalidPayloadError(`change [${last.from}, ${last.to}) is out of range: the document has ${length} UTF-16 code units`);
   }
   return ChangeSet.of(changes as WireChange[], length, LINE_SEPARATOR);
-}
-
-/** Canonical wire form of a ChangeSet: sorted, merged ranges in start-document coordinates. */
-export function toWireChanges(changes: ChangeSet): WireChange[] {
-  const out: WireChange[] = [];
-  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
-    out.push({ from: fromA, to: toA, insert: inserted.sliceString(0, inserted.length, LINE_SEPARATOR) });
-  });
-  return out;
-}
-
-function isHigh(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
-}
-function isLow(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
-}
-
-/** True when `pos` falls between the two code units of a surrogate pair in `doc`. */
-export function splitsSurrogatePair(doc: Text, pos: number): boolean {
-  if (pos <= 0 || pos >= doc.length) return false;
-  const around = doc.sliceString(pos - 1, pos + 1, LINE_SEPARATOR);
-  return isHigh(around.charCodeAt(0)) && isLow(around.charCodeAt(1));
 }
 
 /**

@@ -4,17 +4,11 @@
  * compare-and-set commit finds that another process moved on.
  */
 import { ChangeSet, Text } from "@codemirror/state";
-import type { WireChange, WireUpdate } from "../protocol/events.js";
+import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { applyChanges, LINE_SEPARATOR, toWireChanges } from "./changes.js";
-
-/** One accepted update: `changes.length` is the document length before it. */
-export interface Entry {
-  clientID: string;
-  changes: ChangeSet;
-  /** Canonical wire form of `changes` (what is stored and broadcast). */
-  wire: WireChange[];
-}
+import { changesToWire, LINE_SEPARATOR } from "../../protocol/wire.js";
+import { applyChanges } from "./changes.js";
+import type { AcceptedUpdate } from "./update.js";
 
 /** Builds a Text from a string without folding "\r" (lines split on "\n" only). */
 export function textOf(code: string): Text {
@@ -39,8 +33,8 @@ export class DocCache {
   epoch: string;
   version: number;
   doc: Text;
-  /** Entries for versions `version - history.length + 1 .. version`, oldest first. */
-  history: Entry[] = [];
+  /** The accepted updates that produced versions `version - history.length + 1 .. version`, oldest first. */
+  history: AcceptedUpdate[] = [];
   /** True while the text is ASCII (UTF-16 positions are then UTF-8 byte offsets; see CommitRequest.ascii). */
   ascii: boolean;
 
@@ -61,16 +55,16 @@ export class DocCache {
     return v === this.version ? this.doc.length : this.history[v - this.oldestVersion]!.changes.length;
   }
 
-  /** Entries after version `v` (oldestVersion <= v <= version). */
-  entriesAfter(v: number): Entry[] {
+  /** The accepted updates after version `v` (oldestVersion <= v <= version). */
+  updatesAfter(v: number): AcceptedUpdate[] {
     return this.history.slice(v - this.oldestVersion);
   }
 
-  /** Appends accepted entries whose result is `doc` (the text after the last of them). */
-  append(entries: readonly Entry[], doc: Text): void {
-    if (this.ascii) this.ascii = entries.every((e) => insertsAreAscii(e.wire));
-    this.history.push(...entries);
-    this.version += entries.length;
+  /** Appends accepted updates whose result is `doc` (the text after the last of them). */
+  append(updates: readonly AcceptedUpdate[], doc: Text): void {
+    if (this.ascii) this.ascii = updates.every((u) => insertsAreAscii(u.wire));
+    this.history.push(...updates);
+    this.version += updates.length;
     this.doc = doc;
     const excess = this.history.length - this.historyLength;
     if (excess > 0) this.history.splice(0, excess);
@@ -85,13 +79,13 @@ export class DocCache {
   catchUp(base: number, updates: readonly WireUpdate[]): boolean {
     if (base > this.version) return false;
     let doc = this.doc;
-    const entries: Entry[] = [];
+    const accepted: AcceptedUpdate[] = [];
     for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
       doc = applyChanges(doc, changes);
-      entries.push({ clientID: u.clientID, changes, wire: toWireChanges(changes) });
+      accepted.push({ clientID: u.clientID, changes, wire: changesToWire(changes) });
     }
-    this.append(entries, doc);
+    this.append(accepted, doc);
     return true;
   }
 
@@ -104,12 +98,12 @@ export class DocCache {
     const missing = this.oldestVersion - from;
     if (missing <= 0 || missing > updates.length) return;
     let lengthAfter = this.lengthAt(this.oldestVersion);
-    const older: Entry[] = new Array(missing);
+    const older: AcceptedUpdate[] = new Array(missing);
     for (let i = missing - 1; i >= 0; i--) {
       const u = updates[i]!;
       const lengthBefore = lengthAfter - delta(u.changes);
       const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
-      older[i] = { clientID: u.clientID, changes, wire: toWireChanges(changes) };
+      older[i] = { clientID: u.clientID, changes, wire: changesToWire(changes) };
       lengthAfter = lengthBefore;
     }
     this.history.unshift(...older);

@@ -6,19 +6,19 @@
  */
 import type { Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
-import type { InsertValuePayload } from "../protocol/events.js";
-import { applyChanges, assertNoSurrogateSplit, toChangeSet, toWireChanges } from "./changes.js";
-import type { DocCache, Entry } from "./doc-cache.js";
-import { rebaseBatch, type RebaseUpdate } from "./rebase.js";
-
-/** A drafted entry, with the socket id of its submitter. */
-export interface DraftEntry extends Entry {
-  sender: string;
-}
+import type { InsertValuePayload } from "../../protocol/events.js";
+import { changesToWire } from "../../protocol/wire.js";
+import { applyChanges, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
+import type { DocCache } from "./doc-cache.js";
+import { rebaseBatch } from "./rebase.js";
+import type { AcceptedUpdate, Update } from "./update.js";
 
 export class Draft {
   doc: Text;
-  readonly entries: DraftEntry[] = [];
+  /** The drafted updates, to become versions `cache.version + 1 ..`. */
+  readonly updates: AcceptedUpdate[] = [];
+  /** Socket id of each drafted update's submitter (parallel to `updates`). */
+  readonly senders: string[] = [];
 
   constructor(
     private readonly cache: DocCache,
@@ -30,30 +30,30 @@ export class Draft {
   }
 
   get version(): number {
-    return this.cache.version + this.entries.length;
+    return this.cache.version + this.updates.length;
   }
 
   private lengthAt(v: number): number {
     const c = this.cache;
     if (v < c.version) return c.lengthAt(v);
-    return v === this.version ? this.doc.length : this.entries[v - c.version]!.changes.length;
+    return v === this.version ? this.doc.length : this.updates[v - c.version]!.changes.length;
   }
 
-  private entriesAfter(v: number): Entry[] {
+  private updatesAfter(v: number): AcceptedUpdate[] {
     const c = this.cache;
-    if (v >= c.version) return this.entries.slice(v - c.version);
-    return c.entriesAfter(v).concat(this.entries);
+    if (v >= c.version) return this.updates.slice(v - c.version);
+    return c.updatesAfter(v).concat(this.updates);
   }
 
   /**
-   * Rebases a batch over the entries after `base` (rebase.ts), after checking that the work stays
+   * Rebases a batch over the accepted updates after `base` (rebase.ts), after checking that the work stays
    * within maxRebaseWork (the batch's changes × the changes accepted since `base`).
    */
-  private rebase(base: number, updates: RebaseUpdate[], changeCount: number): RebaseUpdate[] {
+  private rebase(base: number, updates: Update[], changeCount: number): Update[] {
     if (base === this.version) return updates;
-    const over = this.entriesAfter(base);
+    const over = this.updatesAfter(base);
     let work = 0;
-    for (const e of over) work += e.wire.length || 1;
+    for (const u of over) work += u.wire.length || 1;
     if (work * changeCount > this.maxRebaseWork) {
       throw new InvalidVersionError(
         `this batch is too far behind to rebase here (${over.length} updates since version ${base}): pull, then resend at the new version`,
@@ -74,7 +74,7 @@ export class Draft {
     if (batch.version < c.oldestVersion) throw new VersionTooOldError();
 
     let length = this.lengthAt(batch.version);
-    const updates: RebaseUpdate[] = batch.updates.map((u) => {
+    const updates: Update[] = batch.updates.map((u) => {
       const changes = toChangeSet(u.changes, length);
       length = changes.newLength;
       return { clientID: u.clientID, changes };
@@ -82,19 +82,20 @@ export class Draft {
     const rebased = this.rebase(batch.version, updates, batch.updates.reduce((n, u) => n + u.changes.length, 0));
 
     let doc = this.doc;
-    const added: DraftEntry[] = [];
+    const added: AcceptedUpdate[] = [];
     for (const u of rebased) {
       assertNoSurrogateSplit(doc, u.changes);
       // Keep the canonical structure, the one every client and every other process rebuilds from the
       // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
-      const wire = toWireChanges(u.changes);
+      const wire = changesToWire(u.changes);
       const changes = toChangeSet(wire, doc.length);
       doc = applyChanges(doc, changes);
       if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
-      added.push({ clientID: u.clientID, changes, wire, sender });
+      added.push({ clientID: u.clientID, changes, wire });
     }
     this.doc = doc;
-    this.entries.push(...added);
+    this.updates.push(...added);
+    for (let i = 0; i < added.length; i++) this.senders.push(sender);
     return this.version;
   }
 }

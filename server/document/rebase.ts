@@ -11,19 +11,13 @@
  */
 import type { ChangeDesc, ChangeSet } from "@codemirror/state";
 import { InvalidVersionError } from "../errors.js";
-import { toWireChanges } from "./changes.js";
-
-/** An update as the rebase sees it: whose, and what (against the document before it). */
-export interface RebaseUpdate {
-  clientID: string;
-  changes: ChangeSet;
-}
+import { changesToWire } from "../../protocol/wire.js";
+import type { Update } from "./update.js";
 
 function sameEffect(a: ChangeSet, b: ChangeSet): boolean {
   if (a.length !== b.length || a.newLength !== b.newLength) return false;
-  return JSON.stringify(toWireChanges(a)) === JSON.stringify(toWireChanges(b));
+  return JSON.stringify(changesToWire(a)) === JSON.stringify(changesToWire(b));
 }
-
 
 /**
  * Rebases `updates` (based on version v) over `over` (the updates accepted after v, in order), one
@@ -34,7 +28,7 @@ function sameEffect(a: ChangeSet, b: ChangeSet): boolean {
  * @returns the updates still to apply, based on the latest version
  * @throws InvalidVersionError (`invalid_version`) when a resend does not match
  */
-export function rebaseBatch(updates: readonly RebaseUpdate[], over: readonly RebaseUpdate[]): RebaseUpdate[] {
+export function rebaseBatch(updates: readonly Update[], over: readonly Update[]): Update[] {
   let pending = updates.slice();
   for (const accepted of over) {
     const next = pending[0];

@@ -65,17 +65,17 @@ export type HistoryResult =
   | { status: "epoch"; epoch: string | null };
 
 /**
- * One successful commit, as every watching process receives it: the updates that became versions
- * `baseVersion + 1 ..`, with their submitters' socket ids.
+ * A commit, as every watching process receives it from the commit feed: the updates that became
+ * versions `baseVersion + 1 ..`, with their submitters' socket ids.
  */
-export interface CommittedUpdates {
+export interface Commit {
   epoch: string;
   baseVersion: number;
   updates: (WireUpdate & { sender: string })[];
 }
 
 /** Receives the commits of one codespace, in commit order. */
-export type CommitListener = (commit: CommittedUpdates) => void;
+export type CommitListener = (commit: Commit) => void;
 
 /** Called with the codespace id when its stored state expires or is deleted. */
 export type ExpiredListener = (codespace: string) => void;

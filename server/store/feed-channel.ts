@@ -14,6 +14,9 @@ import calculateSlot from "cluster-key-slot";
 
 const SUFFIX = "codespace-feed:";
 
+/** Redis Cluster slot (0..16383) of a key, hash tags included (cluster-key-slot, the function ioredis uses). */
+export const keySlot: (key: string) => number = calculateSlot;
+
 /** The part of `key` Redis Cluster hashes (its hash tag's content, or the whole key). */
 export function hashedPart(key: string): string {
   const open = key.indexOf("{");

@@ -19,7 +19,8 @@ import {
 /** setTimeout's largest delay (ms); longer TTLs re-arm the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-interface Entry {
+/** A stored codespace: its state, its history and its TTL. */
+interface StoredCodespace {
   epoch: string;
   version: number;
   code: string;
@@ -35,7 +36,7 @@ export interface MemoryStoreOptions {
 }
 
 export class MemoryStore implements CodeStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, StoredCodespace>();
   private readonly listeners: ExpiredListener[] = [];
   private readonly watchers = new Map<string, CommitListener>();
   private readonly historyLength: number;
@@ -135,13 +136,13 @@ export class MemoryStore implements CodeStore {
   }
 
   /** Copies of the updates after `version`, or undefined when history does not reach back. */
-  private since(entry: Entry, version: number): WireUpdate[] | undefined {
+  private since(entry: StoredCodespace, version: number): WireUpdate[] | undefined {
     const first = entry.version - entry.history.length; // version the oldest kept update is based on
     if (version < first || version > entry.version) return undefined;
     return entry.history.slice(version - first).map(copyUpdate);
   }
 
-  private arm(codespace: string, entry: Entry, ttlSeconds: number): void {
+  private arm(codespace: string, entry: StoredCodespace, ttlSeconds: number): void {
     clearTimeout(entry.timer);
     entry.expiresAt = Date.now() + ttlSeconds * 1000;
     const tick = (): void => {
@@ -173,6 +174,6 @@ function copyUpdate(u: WireUpdate): WireUpdate {
   return { clientID: u.clientID, changes: u.changes.map((c) => ({ from: c.from, to: c.to, insert: c.insert })) };
 }
 
-function snapshotOf(entry: Entry): Snapshot {
+function snapshotOf(entry: StoredCodespace): Snapshot {
   return { epoch: entry.epoch, version: entry.version, code: entry.code };
 }

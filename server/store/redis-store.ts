@@ -22,7 +22,7 @@ import {
   codeOf,
   type CodeStore,
   type CommitListener,
-  type CommittedUpdates,
+  type Commit,
   type CommitRequest,
   type CommitResult,
   type ExpiredListener,
@@ -142,7 +142,7 @@ export class RedisStore implements CodeStore {
       const listener = codespace === undefined ? undefined : this.watchers.get(codespace);
       if (!listener) return;
       try {
-        listener(JSON.parse(message) as CommittedUpdates);
+        listener(JSON.parse(message) as Commit);
       } catch (err) {
         this.logger?.warn({ err: (err as Error).message, channel }, "commit feed listener failed");
       }
@@ -260,7 +260,7 @@ export class RedisStore implements CodeStore {
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const updates = req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes }));
-    const feed: CommittedUpdates = {
+    const feed: Commit = {
       epoch: req.epoch,
       baseVersion: req.baseVersion,
       updates: req.updates.map((u, i) => ({ clientID: u.clientID, changes: u.changes, sender: req.senders?.[i] ?? "" })),

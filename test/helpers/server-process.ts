@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
+import { CONFIG_ENV_NAMES } from "../../server/config.js";
 
 /** Repository root (this file runs from `<root>/dist/test/helpers/`). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -49,14 +50,9 @@ export interface StartOptions {
   nodeArgs?: string[];
 }
 
-/** Server configuration variables (server/config.ts) never inherited from the test's environment. */
+/** Server configuration variables (declared in server/config/variables.ts) never inherited from the test's environment. */
 const CONFIG_VARS = [
-  "PORT", "HOST", "REDIS_URL", "REDIS_CLUSTER_NODES", "REDIS_WAIT_REPLICAS", "KEY_PREFIX", "API_BASE_URL", "API_TIMEOUT_MS", "CORS_ORIGIN",
-  "CODESPACE_EXPIRE_UPDATE", "TMP_CODESPACE_EXPIRE_UPDATE", "HISTORY_LENGTH", "MAX_DOC_LENGTH",
-  "MAX_UPDATES_PER_BATCH", "MAX_CHANGES_PER_UPDATE", "MAX_CHANGES_PER_BATCH", "MAX_REBASE_WORK", "MAX_SELECTIONS", "MAX_MESSAGE_BYTES",
-  "RATE_LIMIT_EVENTS", "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_DISCONNECT_AFTER", "MAX_CONNECTIONS_PER_CODESPACE",
-  "AUTH_CACHE_MS", "AUTH_CACHE_MAX_ENTRIES", "METRICS_PORT",
-  "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "WORKERS",
+  ...CONFIG_ENV_NAMES,
   // set by `node --test` for its own children; irrelevant to the server
   "NODE_TEST_CONTEXT",
 ];

@@ -3,8 +3,8 @@
  * Sockets are created with `forceNew: true` and, unless asked otherwise, `reconnection: false`.
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } from "../../server/protocol/events.js";
-import type { WireError } from "../../server/errors.js";
+import type { ClientToServerEvents, ConnectedPayload, ServerToClientEvents } from "../../protocol/events.js";
+import type { WireError } from "../../protocol/errors.js";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type AnySocket = Socket<any, any>;

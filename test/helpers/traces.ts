@@ -1,10 +1,10 @@
-/** Loads the real editing traces from ../shared/traces (beside the repository; never copied into it). */
+/** Loads the real editing traces kept in the repository as fixtures (test/fixtures/traces, CC BY 4.0, see its README). */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { REPO_ROOT } from "./server-process.js";
 
-export const TRACES_DIR = join(REPO_ROOT, "..", "shared", "traces");
+export const TRACES_DIR = join(REPO_ROOT, "test", "fixtures", "traces");
 
 /** A sequential trace: apply each transaction's patches `[pos, delCount, insText]` in order. */
 export interface SequentialTrace {

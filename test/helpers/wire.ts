@@ -1,5 +1,5 @@
 /** Wire-format helpers for tests. */
-import type { WireChange } from "../../server/protocol/events.js";
+import type { WireChange } from "../../protocol/events.js";
 
 /** Applies wire changes (positions against the doc before the update) to a plain string. */
 export function applyWire(s: string, changes: readonly WireChange[]): string {

@@ -1,23 +1,30 @@
 /**
- * Conversions between CodeMirror `ChangeSet`s and the wire format of docs/protocol.md.
+ * The wire form of changes, and the checks both sides apply to it (docs/protocol.md, "Changes").
  *
- * Wire changes are `{ from, to, insert }` in UTF-16 code units against the document *before* the
- * update, sorted by `from`, non-overlapping. The line separator is always "\n": "\r" is an ordinary
- * character, so "\r\n" round-trips byte for byte.
+ * A wire change is `{ from, to, insert }` in UTF-16 code units against the document *before* the
+ * update, sorted by `from`, non-overlapping. Every Text and ChangeSet is built with line separator
+ * "\n", so "\r" stays an ordinary character, "\r\n" round-trips byte for byte, and lengths are plain
+ * UTF-16 code unit counts (CodeMirror's default splitting would fold "\r\n"). Server and client use
+ * these same functions, so both sides build the same ChangeSet from the same wire changes.
  */
 import { ChangeSet, type Text } from "@codemirror/state";
-import type { WireChange } from "../server/protocol/events.js";
-import { LINE_SEPARATOR, splitsSurrogatePair, toWireChanges } from "../server/document/changes.js";
+import type { WireChange } from "./events.js";
 
-// One implementation for server and client: the same conversions and checks, so both sides agree.
-export { LINE_SEPARATOR, splitsSurrogatePair };
+/** Line separator of every Text and ChangeSet on the server and in the client. */
+export const LINE_SEPARATOR = "\n";
 
-/** A ChangeSet as wire changes (one per changed range; unchanged stretches are omitted). */
-export const changesToWire: (changes: ChangeSet) => WireChange[] = toWireChanges;
+/** Canonical wire form of a ChangeSet: one change per changed range, in start-document coordinates. */
+export function changesToWire(changes: ChangeSet): WireChange[] {
+  const out: WireChange[] = [];
+  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+    out.push({ from: fromA, to: toA, insert: inserted.sliceString(0, inserted.length, LINE_SEPARATOR) });
+  });
+  return out;
+}
 
 /**
  * Wire changes as a ChangeSet over a document of `docLength` UTF-16 code units.
- * @throws RangeError when a change falls outside the document.
+ * @throws RangeError when a change falls outside the document or the changes are not sorted.
  */
 export function changesFromWire(changes: readonly WireChange[], docLength: number): ChangeSet {
   return ChangeSet.of(
@@ -45,19 +52,38 @@ export function updatesFromWire<U extends { clientID: string; changes: readonly 
   return { updates: out, doc };
 }
 
+function isHigh(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+function isLow(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+/** True when `pos` falls between the two code units of a surrogate pair in `doc`. */
+export function splitsSurrogatePair(doc: Text, pos: number): boolean {
+  if (pos <= 0 || pos >= doc.length) return false;
+  const around = doc.sliceString(pos - 1, pos + 1, LINE_SEPARATOR);
+  return isHigh(around.charCodeAt(0)) && isLow(around.charCodeAt(1));
+}
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** True when `text` holds a surrogate code unit that is not half of a pair (not valid UTF-16). */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 /**
- * Why the server would refuse `changes` applied to `doc` (a position splitting a surrogate pair, an
- * insert with a lone surrogate), or `null` when they are acceptable.
+ * Why the server would refuse `changes` applied to `doc` with `invalid_payload` (a position
+ * splitting a surrogate pair, an insert with a lone surrogate), or `null` when they are acceptable.
  */
 export function wireProblem(doc: Text, changes: ChangeSet): string | null {
   let problem: string | null = null;
   changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
     if (problem) return;
     if (splitsSurrogatePair(doc, fromA) || splitsSurrogatePair(doc, toA)) {
-      problem = `a change at ${fromA}..${toA} splits a surrogate pair`;
-    } else if (LONE_SURROGATE.test(inserted.toString())) {
+      problem = `change [${fromA}, ${toA}) splits a surrogate pair`;
+    } else if (hasLoneSurrogate(inserted.sliceString(0, inserted.length, LINE_SEPARATOR))) {
       problem = `the insert at ${fromA} contains a lone surrogate`;
     }
   });

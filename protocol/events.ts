@@ -1,0 +1,124 @@
+/**
+ * Typed Socket.IO event maps for the `/codespace` namespace (the wire contract; docs/protocol.md).
+ *
+ * All positions and lengths are UTF-16 code units, the way browsers and CodeMirror count.
+ * Versions count accepted updates since the codespace's stored state was created (epoch).
+ * Names: a *change* is one replacement, an *update* is one client's list of changes (with its
+ * `clientID`), a *batch* is the updates of one `insert_value`, a *snapshot* is `{ version, code }`.
+ */
+import type { WireError } from "./errors.js";
+
+/** Access mode of a connection, decided at the handshake. */
+export type Mode = "edit" | "view_only";
+
+/** One replacement: delete `[from, to)` of the document before the update, insert `insert` there. */
+export interface WireChange {
+  from: number;
+  to: number;
+  insert: string;
+}
+
+/** One update as a client submits it: changes sorted by `from`, non-overlapping, against the doc before it. */
+export interface WireUpdate {
+  clientID: string;
+  changes: WireChange[];
+}
+
+/** One accepted update as history returns it: `version` is the version after it. */
+export interface VersionedUpdate extends WireUpdate {
+  version: number;
+}
+
+export interface InsertValuePayload {
+  epoch: string;
+  /** The version the first update is based on. */
+  version: number;
+  updates: WireUpdate[];
+}
+
+export interface Selection {
+  anchor: number;
+  head: number;
+}
+
+export interface CreateSelectionPayload {
+  selections: Selection[];
+}
+
+export interface PullPayload {
+  epoch: string;
+  /** Return every update after this version. */
+  version: number;
+}
+
+export type Ack<T extends object> = ({ ok: true } & T) | { ok: false; error: WireError };
+
+export type InsertValueAck = Ack<{ version: number }>;
+export type CreateSelectionAck = Ack<Record<never, never>>;
+/** Either the updates after the asked version, or a snapshot (`code` at `version`) where history no longer reaches. */
+export type PullAck = Ack<{ version: number; updates: VersionedUpdate[] } | { version: number; code: string }>;
+
+/** Emitted to a socket once it has joined its codespace's room. */
+export interface ConnectedPayload {
+  /** The socket id (the `sender` others see). */
+  id: string;
+  codespace: string;
+  mode: Mode;
+  /** Random id fixed when the codespace's stored state was created. */
+  epoch: string;
+  version: number;
+  code: string;
+  /** Everyone in the codespace, on every instance, this socket included (presence). */
+  users: UserInfo[];
+}
+
+/** A participant of a codespace (presence): one per socket. */
+export interface UserInfo {
+  /** Socket id (the `sender` of its updates and selections). */
+  id: string;
+  mode: Mode;
+  /** Display name, when the site API returned one. */
+  name?: string;
+}
+
+/** Sent to the others when a socket leaves the codespace. */
+export interface UserLeftPayload {
+  id: string;
+}
+
+/** Broadcast once per accepted update to everyone in the codespace, the sender included. */
+export interface InsertValueBroadcast extends VersionedUpdate {
+  /** Socket id of the submitter. */
+  sender: string;
+}
+
+export interface SelectionBroadcast {
+  sender: string;
+  selections: Selection[];
+}
+
+export interface ExpiredPayload {
+  codespace: string;
+}
+
+/** Sent instead of an ack when an event arrives without a callback and fails. */
+export interface OperationErrorPayload {
+  event: string;
+  error: WireError;
+}
+
+export interface ClientToServerEvents {
+  insert_value: (payload: InsertValuePayload, ack?: (res: InsertValueAck) => void) => void;
+  create_selection: (payload: CreateSelectionPayload, ack?: (res: CreateSelectionAck) => void) => void;
+  pull: (payload: PullPayload, ack?: (res: PullAck) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  connected: (payload: ConnectedPayload) => void;
+  insert_value: (payload: InsertValueBroadcast) => void;
+  create_selection: (payload: SelectionBroadcast) => void;
+  expired: (payload: ExpiredPayload) => void;
+  operation_error: (payload: OperationErrorPayload) => void;
+  user_joined: (payload: UserInfo) => void;
+  user_left: (payload: UserLeftPayload) => void;
+}
