@@ -93,6 +93,7 @@ async function measure(target: string, env: Record<string, string>, masters: num
       redisMastersCpuSec: round(s1.masters - s0.masters, 2),
       redisReplicasCpuSec: round(s1.replicas - s0.replicas, 2),
     };
+    if (result.losses > 0) for (const s of servers) log(`${target}: server ${s.pid} output (tail):\n${s.output().slice(-3000)}`);
     log(`${target}: ${result.deliveriesPerSec} deliveries/s, cpu ${row.cpuSecPer1000} s/1000, p99 ${result.latencyMs.p99} ms, lost ${result.losses}, redis masters ${row.redisMastersCpuSec} s`);
     return row;
   } finally {

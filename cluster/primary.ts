@@ -167,5 +167,5 @@ export async function runPrimary(config: Config): Promise<void> {
   }
   const port = (httpServer.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
-  logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: "redis" }, "listening");
+  logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: config.redisClusterNodes ? "redis-cluster" : "redis" }, "listening");
 }

@@ -197,6 +197,30 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
     }
   });
 
+  test("cluster mode (`npm run cluster`: dist/cluster/main.js, 2 workers) runs on REDIS_CLUSTER_NODES beside the other processes", async () => {
+    const primary = await startServerProcess(
+      { REDIS_CLUSTER_NODES: cluster.seeds, WORKERS: "2" },
+      { script: "dist/cluster/main.js", timeoutMs: 30_000 },
+    );
+    const token = `tmp-cm-${randomUUID()}`;
+    const editors: Editor[] = [];
+    try {
+      assert.match(primary.output(), /"store":"redis-cluster"/);
+      editors.push(
+        ...(await Promise.all([
+          connectEditor(primary.url, token, "w1", "websocket"),
+          connectEditor(primary.url, token, "w2", "polling"),
+          connectEditor(a.url, token, "x", "websocket"),
+        ])),
+      );
+      await editAll(editors, 5);
+      await assertConverged(raw as unknown as Redis, token, editors);
+    } finally {
+      closeAll(editors);
+      assert.equal((await primary.stop()).code, 0, "the primary exits 0 after SIGTERM");
+    }
+  });
+
   test("the commit feed works for keys with braces (channel in the key's slot)", async () => {
     const seeds = cluster.seedNodes();
     const store = await RedisStore.connect({ clusterNodes: seeds, keyPrefix: "", historyLength: 10 });
