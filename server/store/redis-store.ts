@@ -171,7 +171,14 @@ export class RedisStore implements CodeStore {
    * ready; enables keyspace notifications and subscribes. Rejects only if `close()` is called first.
    */
   async start(): Promise<void> {
-    await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
+    // one line while a cluster cannot be reached at start (no seed answers CLUSTER SLOTS)
+    const nodes = this.clusterNodes?.map((n) => `${n.host}:${n.port}`);
+    const waiting = nodes && setTimeout(() => this.logger?.warn({ nodes }, `redis cluster unreachable at ${nodes.join(",")}: waiting for it`), 2000);
+    try {
+      await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
+    } finally {
+      clearTimeout(waiting);
+    }
     const pattern = `${this.channelPrefix}${escapeGlob(this.keyPrefix)}*`;
     if (this.cmd instanceof Cluster) {
       this.masters = new ClusterMasters({
