@@ -197,6 +197,28 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
     }
   });
 
+  test("resharding: the codespace's slot moves to another master while two processes edit; no false `expired`, edits converge, a later expiry is still reported", async () => {
+    const token = `tmp-move-${randomUUID()}`;
+    const editors = await Promise.all([connectEditor(a.url, token, "m1", "websocket"), connectEditor(b.url, token, "m2", "websocket")]);
+    let falseExpired = 0;
+    for (const ed of editors) ed.client.socket.on("expired", () => falseExpired++);
+    try {
+      await editAll(editors, 5);
+      const from = await cluster.masterOf(token);
+      const to = (await cluster.masters()).find((p) => p !== from)!;
+      await cluster.moveSlotOf(token, to);
+      assert.equal(await cluster.masterOf(token), to, "the slot moved");
+      await editAll(editors, 10);
+      await assertConverged(raw as unknown as Redis, token, editors);
+      assert.equal(falseExpired, 0, "a MIGRATE's del must not expire the codespace");
+      const expired = editors.map((ed) => new Promise<void>((resolve) => ed.client.socket.once("expired", () => resolve())));
+      assert.equal(await raw.pexpire(token, 50), 1);
+      await withTimeout(Promise.all(expired), 10_000, "expiry on the new master reaches both processes");
+    } finally {
+      closeAll(editors);
+    }
+  });
+
   test("cluster mode (`npm run cluster`: dist/cluster/main.js, 2 workers) runs on REDIS_CLUSTER_NODES beside the other processes", async () => {
     const primary = await startServerProcess(
       { REDIS_CLUSTER_NODES: cluster.seeds, WORKERS: "2" },

@@ -151,10 +151,25 @@ export class RedisStore implements CodeStore {
     this.sub.on("pmessage", (_pattern: string, channel: string, event: string) => this.onKeyspace(channel, event));
   }
 
-  /** A keyspace event on one Redis or any cluster master. */
+  /**
+   * A keyspace event on one Redis or any cluster master. On a cluster a `del` is also what the old
+   * master emits when resharding MIGRATEs the key to another master: it counts only if the key is
+   * really gone.
+   */
   private onKeyspace(channel: string, event: string): void {
     if (event !== "expired" && event !== "del") return;
     const codespace = channel.slice(this.channelPrefix.length + this.keyPrefix.length);
+    if (this.masters && event === "del") {
+      void this.cmd.exists(this.key(codespace)).then(
+        (n) => n === 0 && this.gone(codespace),
+        () => this.gone(codespace),
+      );
+      return;
+    }
+    this.gone(codespace);
+  }
+
+  private gone(codespace: string): void {
     this.opened.delete(codespace);
     this.fire(codespace);
   }
@@ -206,7 +221,7 @@ export class RedisStore implements CodeStore {
     await Promise.all(
       [...this.opened].map(async (codespace) => {
         const exists = await this.cmd.exists(this.key(codespace)).catch(() => 1);
-        if (exists === 0 && this.opened.delete(codespace)) this.fire(codespace);
+        if (exists === 0 && this.opened.has(codespace)) this.gone(codespace);
       }),
     );
   }

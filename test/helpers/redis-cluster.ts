@@ -35,6 +35,11 @@ export interface RedisClusterHandle {
   masters(): Promise<number[]>;
   /** Port of a replica of the master on `masterPort` (the first one the cluster lists). */
   replicaOf(masterPort: number): Promise<number>;
+  /**
+   * Moves `key`'s slot, with its keys, from its master to the master on `toPort` (resharding by hand:
+   * SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE on every master).
+   */
+  moveSlotOf(key: string, toPort: number): Promise<void>;
   /** SIGKILLs the node on `port` and waits for its exit. */
   kill(port: number): Promise<void>;
   /** Starts the (killed) node on `port` again with its nodes.conf and waits until it answers PING. */
@@ -180,6 +185,20 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       const replica = t.find((n) => !n.master && n.masterId === master?.id && !n.failed);
       if (!replica) throw new Error(`no replica of :${masterPort}`);
       return replica.port;
+    },
+    async moveSlotOf(key, toPort) {
+      const fromPort = await handle.masterOf(key);
+      const slot = (await cli(fromPort, "cluster", "keyslot", key)).trim();
+      const idOf = async (port: number): Promise<string> => (await cli(port, "cluster", "myid")).trim();
+      const [fromId, toId] = await Promise.all([idOf(fromPort), idOf(toPort)]);
+      await cli(toPort, "cluster", "setslot", slot, "importing", fromId);
+      await cli(fromPort, "cluster", "setslot", slot, "migrating", toId);
+      for (;;) {
+        const keys = (await cli(fromPort, "cluster", "getkeysinslot", slot, "100")).split("\n").filter(Boolean);
+        if (keys.length === 0) break;
+        await cli(fromPort, "migrate", "127.0.0.1", String(toPort), "", "0", "5000", "keys", ...keys);
+      }
+      for (const port of await handle.masters()) await cli(port, "cluster", "setslot", slot, "node", toId);
     },
     kill,
     async restart(port) {
