@@ -85,7 +85,7 @@ export class ClusterMasters {
   /** What keeps the cluster from being fully served, as short phrases (empty: healthy). */
   problems(): string[] {
     const out: string[] = [];
-    if (Date.now() - this.lastRead > STALE_MS) out.push("cluster unreachable (CLUSTER SLOTS failed on every node)");
+    if (Date.now() - this.lastRead > STALE_MS) out.push(`cluster unreachable (no node answered CLUSTER SLOTS for ${STALE_MS / 1000} s)`);
     for (const [addr, m] of this.masters) if (!m.subscribed) out.push(`master ${addr} is down`);
     if (this.uncovered.length > 0) out.push(`no master for slots ${this.uncovered.join(",")}`);
     return out;
