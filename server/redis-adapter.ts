@@ -38,6 +38,7 @@ export async function connectRedisAdapter(target: string | RedisTarget): Promise
   }
   // failures show in isReady() and the store's errors; an 'error' without a listener would throw
   for (const conn of [pub, sub]) conn.on("error", () => {});
+  if (sub instanceof Cluster) retrySubscriptions(sub);
   await Promise.all([connectUntilReady(pub), connectUntilReady(sub)]);
   const adapter =
     "clusterNodes" in t
@@ -56,4 +57,38 @@ export async function connectRedisAdapter(target: string | RedisTarget): Promise
       await Promise.all([quitConnection(pub), quitConnection(sub)]);
     },
   };
+}
+
+/** Delay before a failed SSUBSCRIBE of a still-wanted channel is tried again, ms. */
+const RESUBSCRIBE_DELAY_MS = 1000;
+
+/**
+ * The sharded adapter calls `ssubscribe`/`sunsubscribe` without handling their promise (a room's
+ * channel is subscribed when its first socket joins). While the master of the channel's slot is
+ * down ioredis rejects them ("No sharded subscriber for slot"): unhandled, that would crash the
+ * process, and the room would never be subscribed. Here a rejected SSUBSCRIBE is retried every
+ * second for as long as the channel is wanted (until its SUNSUBSCRIBE), and SUNSUBSCRIBE failures are
+ * ignored (the connection they concern is gone).
+ */
+function retrySubscriptions(sub: Cluster): void {
+  const wanted = new Set<string>();
+  const ssubscribe = sub.ssubscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+  const sunsubscribe = sub.sunsubscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+  const attempt = (channels: string[]): Promise<unknown> =>
+    ssubscribe(...channels).catch(() => {
+      setTimeout(() => {
+        const still = channels.filter((c) => wanted.has(c));
+        if (still.length > 0 && sub.status !== "end") void attempt(still);
+      }, RESUBSCRIBE_DELAY_MS).unref();
+    });
+  Object.assign(sub, {
+    ssubscribe: (...channels: string[]) => {
+      for (const c of channels) wanted.add(c);
+      return attempt(channels);
+    },
+    sunsubscribe: (...channels: string[]) => {
+      for (const c of channels) wanted.delete(c);
+      return sunsubscribe(...channels).catch(() => 0);
+    },
+  });
 }
