@@ -2,9 +2,11 @@
  * The cluster primary: forks WORKERS workers (default: the number of CPUs), accepts every
  * connection on PORT itself and hands it to a worker with @socket.io/sticky (by the engine.io
  * session id `sid`, so all the HTTP long-polling requests of a session and its WebSocket upgrade
- * reach the process that owns the session; new sessions go to the worker with the fewest).
+ * reach the process that owns the session; new sessions go to the ready worker with the fewest).
+ * What sticky's public API does not cover is in sticky-adapter.ts.
  *
- * - It listens (and logs `listening` with the port) once every initial worker is ready.
+ * - It binds PORT (and METRICS_PORT) before forking: a port in use is one line on stderr and exit 1.
+ *   Connections are handed over once every initial worker is ready (then it logs `listening`).
  * - A worker that exits while the primary is not shutting down is replaced (after a backoff when
  *   workers keep dying young, so a crash loop does not spin).
  * - SIGTERM/SIGINT: forwarded to every worker (each shuts down gracefully, see worker.ts); the
@@ -14,34 +16,48 @@
  * - Requires REDIS_URL or REDIS_CLUSTER_NODES (workers share the store and the broadcasts through Redis).
  */
 import cluster, { type Worker } from "node:cluster";
-import { createServer as createHttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
-import { serveClusterMetrics } from "../server/metrics.js";
+import { serveClusterMetrics } from "./metrics-aggregator.js";
 import { isWorkerMessage, type PrimaryMessage } from "./protocol.js";
+import { setupStickyPrimary } from "./sticky-adapter.js";
 
 /** A worker that dies sooner than this after its start counts as crashing (backoff before the next). */
 const YOUNG_DEATH_MS = 5000;
 /** Extra time beyond SHUTDOWN_TIMEOUT_MS the primary gives its workers before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
-/** Lets @socket.io/sticky's least-connection balancer choose `worker` for new sessions, or not. */
-function setRoutable(worker: Worker, routable: boolean): void {
-  (worker as Worker & { clientsCount?: number }).clientsCount = routable ? 0 : Number.POSITIVE_INFINITY;
-}
-
 /** The line printed (and the exit) when REDIS_URL is missing. */
 export const REDIS_REQUIRED_MESSAGE =
   "codespace-cluster: REDIS_URL is required in cluster mode (workers cannot share the in-memory store); " +
   "set REDIS_URL=redis://host:port (or REDIS_CLUSTER_NODES=host:port,... for a Redis Cluster), or run a single process with `npm start`";
+
+/** The line printed (and the exit) when a port cannot be bound. */
+export function listenFailureMessage(what: string, host: string, port: number, err: NodeJS.ErrnoException): string {
+  const reason = err.code === "EADDRINUSE" ? "address already in use" : err.code === "EACCES" ? "permission denied" : err.message;
+  return `codespace-cluster: cannot listen on ${host}:${port} (${what}): ${reason}${err.code ? ` (${err.code})` : ""}`;
+}
 
 export async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   if (!config.redisUrl && !config.redisClusterNodes) {
     process.stderr.write(REDIS_REQUIRED_MESSAGE + "\n");
     process.exit(1);
+  }
+
+  // Bind first: a port in use stops everything before any worker starts.
+  const router = setupStickyPrimary({ logger });
+  const listening = await router.listen(config.port, config.host).catch((err: NodeJS.ErrnoException) => {
+    process.stderr.write(listenFailureMessage("PORT", config.host, config.port, err) + "\n");
+    process.exit(1);
+  });
+  if (config.metricsPort !== undefined) {
+    // every worker's registry, summed; the public port answers one worker only
+    const metrics = await serveClusterMetrics(config.metricsPort, config.host).catch((err: NodeJS.ErrnoException) => {
+      process.stderr.write(listenFailureMessage("METRICS_PORT", config.host, config.metricsPort!, err) + "\n");
+      process.exit(1);
+    });
+    logger.info({ metricsPort: metrics.port }, "serving aggregated metrics at GET /metrics");
   }
 
   let shuttingDown = false;
@@ -59,33 +75,31 @@ export async function runPrimary(config: Config): Promise<void> {
     const w = cluster.fork();
     started.set(w.id, Date.now());
     live.set(w.id, w);
-    // Not ready yet: its sticky message handler is not installed, a connection handed over now
-    // would be dropped and hang.
-    setRoutable(w, false);
+    // Not routable until ready: its sticky message handler is not installed, a connection handed
+    // over now would be dropped and hang.
+    router.add(w);
     return w;
   };
 
-  // A worker being started (until it reports ready) or draining (after SIGTERM) must get no new
+  // A worker being started (until it reports ready) or draining (after SIGTERM) gets no new
   // session; sessions of a draining worker still route to it by sid, so its last acks get through.
-  // The sticky least-connection balancer picks the worker with the smallest `clientsCount` (it
-  // counts the sessions of each worker): an infinite count keeps a worker out while another exists.
   cluster.on("message", (worker, message: unknown) => {
     if (!isWorkerMessage(message)) return;
     if (message.type === "codespace:ready") {
       failures = 0;
-      setRoutable(worker, true);
+      router.setRoutable(worker, true);
       logger.info({ workerPid: worker.process.pid, workerId: worker.id }, "worker ready");
     } else if (message.type === "codespace:draining") {
-      setRoutable(worker, false);
+      router.setRoutable(worker, false);
       logger.info({ workerPid: worker.process.pid }, "worker draining");
-    } else if (message.type === "codespace:stopped" && cluster.workers?.[worker.id]) {
-      // Its server is closed. Take it out of sticky's routing altogether (sticky looks workers up in
-      // cluster.workers, for session ids too): later requests of its old sessions get a 400 from
-      // another worker and their clients reconnect, instead of being handed to a process about to
-      // exit (a connection handed over but never taken would stay open, its client hanging).
-      // IPC is ordered: when the worker reads the reply, every connection sent to it has arrived.
-      delete (cluster.workers as Record<number, Worker | undefined>)[worker.id];
-      if (worker.isConnected()) worker.send({ type: "codespace:unrouted" } satisfies PrimaryMessage, undefined, () => {});
+    } else if (message.type === "codespace:stopped") {
+      // Its server is closed: later requests of its old sessions get a 400 here and their clients
+      // reconnect, instead of being handed to a process about to exit. IPC is ordered: when the
+      // worker reads the reply, every connection handed to it has arrived.
+      router.stop(worker);
+      setImmediate(() => {
+        if (worker.isConnected()) worker.send({ type: "codespace:unrouted" } satisfies PrimaryMessage, undefined, () => {});
+      });
     }
   });
 
@@ -123,13 +137,10 @@ export async function runPrimary(config: Config): Promise<void> {
     }),
   );
 
-  const httpServer = createHttpServer();
-  sticky.setupMaster(httpServer, { loadBalancingMethod: "least-connection" });
-
   let killTimer: NodeJS.Timeout | undefined;
   const finish = (): void => {
     if (killTimer) clearTimeout(killTimer);
-    httpServer.close();
+    router.close();
     const ok = exitCodes.every((c) => c === 0);
     logger.info({ workers: exitCodes.length, ok }, "stopped");
     process.exit(ok ? 0 : 1);
@@ -156,16 +167,8 @@ export async function runPrimary(config: Config): Promise<void> {
 
   await Promise.all(initial);
   if (shuttingDown) return;
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
-  if (config.metricsPort !== undefined) {
-    // every worker's registry, summed (server/metrics.ts); the public port answers one worker only
-    const metrics = await serveClusterMetrics(config.metricsPort, config.host);
-    logger.info({ metricsPort: metrics.port }, "serving aggregated metrics at GET /metrics");
-  }
-  const port = (httpServer.address() as AddressInfo).port;
+  router.open();
+  const port = listening.port;
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
   logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: config.redisClusterNodes ? "redis-cluster" : "redis" }, "listening");
 }

@@ -23,12 +23,32 @@ export interface StoppedMessage {
 
 export type WorkerMessage = ReadyMessage | DrainingMessage | StoppedMessage;
 
+/**
+ * Worker -> primary, during a handshake, before its response (sticky-adapter.ts): the worker is
+ * creating session `sid`; the primary holds requests naming it until sticky has bound it.
+ */
+export interface SessionMessage {
+  type: "codespace:session";
+  sid: string;
+}
+
+export function isSessionMessage(m: unknown): m is SessionMessage {
+  const msg = m as { type?: unknown; sid?: unknown } | null;
+  return msg?.type === "codespace:session" && typeof msg.sid === "string";
+}
+
 /** Primary -> worker, answering "codespace:stopped": no connection will be sent to it any more. */
 export interface UnroutedMessage {
   type: "codespace:unrouted";
 }
 
-export type PrimaryMessage = UnroutedMessage;
+/** Primary -> worker, answering "codespace:session": the primary knows `sid`; the handshake may be answered. */
+export interface SessionKnownMessage {
+  type: "codespace:session-known";
+  sid: string;
+}
+
+export type PrimaryMessage = UnroutedMessage | SessionKnownMessage;
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   const type = (m as { type?: unknown } | null)?.type;

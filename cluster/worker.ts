@@ -1,17 +1,18 @@
 /**
  * A cluster worker: the same server as a single instance (store + Redis adapter), except that it
  * does not bind the port; the primary accepts each connection and @socket.io/sticky hands it over
- * (`setupWorker`), polling requests of one session always to the same worker.
+ * (sticky-adapter.ts), polling requests of one session always to the same worker.
  *
  * SIGTERM/SIGINT (forwarded by the primary, or sent to this process alone): tell the primary to
  * route no new sessions here, then the server's graceful close(): refuse new work, finish queued
  * `insert_value` commits, disconnect the sockets (their clients reconnect to another worker); exit 0,
  * or 1 if that took longer than SHUTDOWN_TIMEOUT_MS.
  */
-import sticky from "@socket.io/sticky";
 import type { Config } from "../server/config.js";
 import { createServer } from "../server/index.js";
+import { shareWithPrimary } from "./metrics-aggregator.js";
 import type { PrimaryMessage, WorkerMessage } from "./protocol.js";
+import { setupStickyWorker } from "./sticky-adapter.js";
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message, undefined, {}, () => {});
@@ -50,7 +51,8 @@ export async function runWorker(config: Config): Promise<void> {
     process.stderr.write(`codespace-cluster worker ${process.pid}: could not start: ${err.message}\n`);
     process.exit(1);
   });
-  sticky.setupWorker(server.io);
+  setupStickyWorker(server.io);
+  shareWithPrimary(server.metrics.registry);
   server.logger.info({ workerPid: process.pid }, "worker started");
   send({ type: "codespace:ready" });
 

@@ -9,7 +9,7 @@
 export const ErrorCodes = {
   /** Handshake: `auth.token` missing, empty or not a string. */
   MISSING_TOKEN: "missing_token",
-  /** Handshake: the site API answered 401/403/404, or a `tmp-` token is malformed. */
+  /** Handshake: the site API answered 401/403/404, a `tmp-` token is malformed, or a share token does not verify. */
   INVALID_TOKEN: "invalid_token",
   /** Handshake: the site API timed out, failed, answered 5xx or a malformed body, or API_BASE_URL is unset. */
   AUTH_UNAVAILABLE: "auth_unavailable",
@@ -38,6 +38,13 @@ export const ErrorCodes = {
    * server cannot answer such a message: Socket.IO closes the connection at `maxHttpBufferSize`).
    */
   MESSAGE_TOO_LARGE: "message_too_large",
+  /** Handshake: a local share token (SHARE_TOKEN_SECRET) that is authentic but past its expiry. */
+  TOKEN_EXPIRED: "token_expired",
+  /**
+   * Handshake: the codespace is not in the store and the site could not be asked for it (the load
+   * hook failed or timed out); nothing was created. Retry later.
+   */
+  CODESPACE_UNAVAILABLE: "codespace_unavailable",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

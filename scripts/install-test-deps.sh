@@ -11,6 +11,12 @@ REQUIRED=(
   "haproxy:haproxy"
   "docker-compose:docker-compose"
   "chromium:chromium"
+  "python3:python3"
+)
+# Python modules the tests import (an independent implementation of the share-token format):
+# "module:debian-package".
+REQUIRED_PY=(
+  "cryptography:python3-cryptography"
 )
 
 missing_cmds=()
@@ -25,11 +31,22 @@ for entry in "${REQUIRED[@]}"; do
   fi
 done
 
-if [ "${#missing_cmds[@]}" -eq 0 ]; then
+missing_mods=()
+for entry in "${REQUIRED_PY[@]}"; do
+  mod="${entry%%:*}"
+  pkg="${entry#*:}"
+  # without python3 the module is missing too (its package pulls python3 in)
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import $mod" >/dev/null 2>&1; then
+    missing_mods+=("$mod")
+    missing_pkgs+=("$pkg")
+  fi
+done
+
+if [ "${#missing_cmds[@]}" -eq 0 ] && [ "${#missing_mods[@]}" -eq 0 ]; then
   exit 0
 fi
 
-echo "install-test-deps: missing command(s): ${missing_cmds[*]}" >&2
+echo "install-test-deps: missing command(s): ${missing_cmds[*]-} python module(s): ${missing_mods[*]-}" >&2
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-test-deps: cannot install them automatically (this needs root and apt-get)." >&2
@@ -44,7 +61,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
 
 still_missing=()
-for cmd in "${missing_cmds[@]}"; do
+for cmd in "${missing_cmds[@]+"${missing_cmds[@]}"}"; do
   command -v "$cmd" >/dev/null 2>&1 || still_missing+=("$cmd")
 done
 if [ "${#still_missing[@]}" -ne 0 ]; then

@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // Runs the compiled test suite: every `*.test.js` under dist/test/ (recursively), skipping
-// `helpers/` directories, through `node --test`. Extra arguments go to `node --test`
+// `helpers/` directories, each file in its own `node --test`, one after the other; then a summary
+// of each file's wall time, slowest first. Extra arguments go to each `node --test`
 // (e.g. `npm test -- --test-name-pattern=handshake`).
+//
+// Bounds: each test and hook has its own timeout (test/helpers/bounded.ts: 60 s unless it sets
+// more); on Node 20 `--test-timeout` bounds each FILE, so it is given here as the file bound
+// (FILE_TIMEOUT_MS, unless the arguments set one), and `--test-force-exit` ends a file once its
+// tests are done even if a timed-out test left a socket open. The spec reporter prints the results
+// (unless the arguments choose a reporter).
 //
 // Why not `node --test dist/test/`: on Node 20 a directory argument also runs every .js file under a
 // `test/` directory (dist/test/helpers/*.js included), and Node 22+ treats the argument as a glob.
@@ -41,17 +48,51 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const child = spawn(process.execPath, ["--test", "--test-concurrency=1", ...process.argv.slice(2), ...files], {
-  cwd: root,
-  stdio: "inherit",
-});
-const forward = (sig) => child.kill(sig);
+/** Most time one test file may take, milliseconds. */
+const FILE_TIMEOUT_MS = 300_000;
+const args = process.argv.slice(2);
+const given = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+const nodeArgs = [
+  "--test",
+  "--test-force-exit",
+  ...(given("--test-timeout") ? [] : [`--test-timeout=${FILE_TIMEOUT_MS}`]),
+  ...(given("--test-reporter") ? [] : ["--test-reporter=spec"]),
+  ...args,
+];
+
+/** Runs one file in its own `node --test`; resolves with its exit code and wall time. */
+function runFile(file) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    current = spawn(process.execPath, [...nodeArgs, file], { cwd: root, stdio: "inherit" });
+    current.on("exit", (code, signal) => resolve({ file, code: code ?? 1, signal, ms: Date.now() - started }));
+  });
+}
+
+let current;
+let interrupted;
+const forward = (sig) => {
+  interrupted = sig;
+  current?.kill(sig);
+};
 process.on("SIGINT", forward).on("SIGTERM", forward);
-child.on("exit", (code, signal) => {
-  if (signal) {
-    process.off("SIGINT", forward).off("SIGTERM", forward);
-    process.kill(process.pid, signal);
-  } else {
-    process.exit(code ?? 1);
-  }
-});
+
+const started = Date.now();
+const results = [];
+for (const file of files) {
+  if (interrupted) break;
+  results.push(await runFile(file));
+}
+if (interrupted) {
+  process.off("SIGINT", forward).off("SIGTERM", forward);
+  process.kill(process.pid, interrupted);
+}
+
+const failed = results.filter((r) => r.code !== 0);
+const seconds = (ms) => `${(ms / 1000).toFixed(1).padStart(6)} s`;
+console.log(`\nrun-tests: ${results.length} files in ${seconds(Date.now() - started).trim()}, slowest first:`);
+for (const r of [...results].sort((x, y) => y.ms - x.ms)) console.log(`${seconds(r.ms)}  ${r.file}${r.code !== 0 ? "  FAILED" : ""}`);
+if (failed.length > 0) {
+  console.log(`\nrun-tests: ${failed.length} file(s) failed: ${failed.map((r) => r.file).join(", ")}`);
+  process.exit(1);
+}

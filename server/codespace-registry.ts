@@ -3,13 +3,21 @@
  * while at least one local socket holds it and its queue is busy, dropped afterwards.
  */
 import type { Config } from "./config.js";
-import { Codespace } from "./codespace.js";
+import { Codespace, type StoredCommit } from "./codespace.js";
 import type { InsertValueBroadcast } from "./protocol/events.js";
-import type { CodeStore } from "./store/code-store.js";
+import type { CodeStore, CommitSave, Snapshot } from "./store/code-store.js";
 
 /** True for temporary codespaces (their TTL is TMP_CODESPACE_EXPIRE_UPDATE). */
 export function isTemporary(codespace: string): boolean {
   return codespace.startsWith("tmp-");
+}
+
+/** Durable saves of non-`tmp-` codespaces (server/persistence/). */
+export interface RegistryPersistence {
+  /** Opens a codespace, loading it from the site when the store does not have it. */
+  open?(codespace: string, ttlSeconds: number): Promise<Snapshot>;
+  /** Commits mark the codespace unsaved with these settings. */
+  save?: CommitSave;
 }
 
 export class CodespaceRegistry {
@@ -20,8 +28,9 @@ export class CodespaceRegistry {
     private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "maxRebaseWork" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
     /** Sends a commit's updates to this process's sockets of the codespace. */
     private readonly broadcast: (codespace: string, updates: InsertValueBroadcast[]) => void,
-    /** Counts updates this process committed (metrics). */
-    private readonly onStored?: (count: number) => void,
+    /** Called after each commit this process made (metrics, the onCommit hook, saves). */
+    private readonly onStored?: (codespace: string, count: number, commit: StoredCommit) => void,
+    private readonly persistence: RegistryPersistence = {},
   ) {}
 
   /** Number of codespaces held by this process. */
@@ -34,15 +43,19 @@ export class CodespaceRegistry {
     let held = this.open.get(id);
     if (!held) {
       const c = this.config;
+      const ttlSeconds = isTemporary(id) ? c.tmpCodespaceExpireUpdate : c.codespaceExpireUpdate;
+      const p = isTemporary(id) ? {} : this.persistence;
       held = {
         refs: 0,
         codespace: new Codespace(id, this.store, {
           historyLength: c.historyLength,
           maxDocLength: c.maxDocLength,
           maxRebaseWork: c.maxRebaseWork,
-          ttlSeconds: isTemporary(id) ? c.tmpCodespaceExpireUpdate : c.codespaceExpireUpdate,
+          ttlSeconds,
+          open: p.open && (() => p.open!(id, ttlSeconds)),
+          save: p.save,
           onCommitted: (updates) => this.broadcast(id, updates),
-          onStored: this.onStored,
+          onStored: (count, commit) => this.onStored?.(id, count, commit),
         }),
       };
       this.open.set(id, held);

@@ -8,7 +8,7 @@
  * the codespace receives every commit (its own included) in the order the store executed them,
  * keeps its cache current with it (so conflicts stay rare) and broadcasts it to its local sockets.
  */
-import type { CodeStore, Commit, Snapshot } from "./store/code-store.js";
+import type { CodeStore, Commit, CommitSave, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValueBroadcast, InsertValuePayload, VersionedUpdate, WireUpdate } from "./protocol/events.js";
 import { DocCache, insertsAreAscii } from "./document/doc-cache.js";
@@ -23,10 +23,21 @@ export interface CodespaceOptions {
   maxRebaseWork?: number;
   /** TTL set at creation and on every commit, seconds. */
   ttlSeconds: number;
+  /** Opens the codespace instead of `store.open` (load before edit: persistence/loader.ts). */
+  open?(): Promise<Snapshot>;
+  /** Set when the codespace is saved to the site: every commit marks it unsaved (CommitRequest.save). */
+  save?: CommitSave;
   /** Called for every commit of the feed (any process's), its updates in version order: broadcast them. */
   onCommitted(updates: InsertValueBroadcast[]): void;
-  /** Called after this process committed `count` updates (metrics). */
-  onStored?(count: number): void;
+  /** Called after this process committed `count` updates (metrics, the onCommit hook, saves). */
+  onStored?(count: number, commit: StoredCommit): void;
+}
+
+/** A commit this process made: `updates` became versions `version - updates.length + 1 .. version`. */
+export interface StoredCommit {
+  epoch: string;
+  version: number;
+  updates: readonly WireUpdate[];
 }
 
 /** Result of `pull`: updates after the asked version, or a snapshot. */
@@ -68,7 +79,7 @@ export class Codespace {
       throw err;
     });
     await this.watching;
-    return this.store.open(this.id, this.options.ttlSeconds);
+    return this.options.open ? this.options.open() : this.store.open(this.id, this.options.ttlSeconds);
   }
 
   /** Stops the commit feed (the registry dropped this codespace). */
@@ -197,15 +208,17 @@ export class Codespace {
       if (draft.updates.length > 0) {
         const base = cache.version;
         this.inFlightBase = base;
+        const updates = draft.updates.map((u) => ({ clientID: u.clientID, changes: u.wire }));
         const res = await this.store.commit(this.id, {
           epoch: cache.epoch,
           baseVersion: base,
           code: () => draft.doc.toString(),
           length: draft.doc.length,
           ascii: cache.ascii && draft.updates.every((u) => insertsAreAscii(u.wire)),
-          updates: draft.updates.map((u) => ({ clientID: u.clientID, changes: u.wire })),
+          updates,
           senders: draft.senders,
           ttlSeconds: this.options.ttlSeconds,
+          save: this.options.save,
         }).finally(() => (this.inFlightBase = -1));
         if (res.status === "epoch") {
           this.cache = null;
@@ -219,7 +232,7 @@ export class Codespace {
         // the feed skipped this commit (inFlightBase), so the cache is still at `base`
         if (cache.version === base) cache.append(draft.updates, draft.doc);
         else if (this.cache === cache) this.cache = null; // cannot happen; never keep a doubtful cache
-        this.options.onStored?.(draft.updates.length);
+        this.options.onStored?.(draft.updates.length, { epoch: cache.epoch, version: res.version, updates });
       }
       round.forEach((p, i) => {
         const o = outcomes[i]!;

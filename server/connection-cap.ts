@@ -13,7 +13,7 @@ import type { Socket } from "socket.io";
 import { TooManyConnectionsError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./namespace.js";
+import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./namespace/types.js";
 
 /** Sockets of `codespace` in this process. */
 export function localConnections(nsp: CodespaceNamespace, codespace: string): number {

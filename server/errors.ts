@@ -91,6 +91,17 @@ export class MessageTooLargeError extends CodespaceError {
   }
 }
 
+export class TokenExpiredError extends CodespaceError {
+  constructor(message = "the share token has expired") {
+    super(ErrorCodes.TOKEN_EXPIRED, message);
+  }
+}
+export class CodespaceUnavailableError extends CodespaceError {
+  constructor(message = "the codespace could not be loaded from the site now; try again later") {
+    super(ErrorCodes.CODESPACE_UNAVAILABLE, message);
+  }
+}
+
 /** One class per code (ioredis style); `toCodespaceError` maps anything else to `internal_error`. */
 export const ErrorClasses = {
   [ErrorCodes.MISSING_TOKEN]: MissingTokenError,
@@ -107,6 +118,8 @@ export const ErrorClasses = {
   [ErrorCodes.RATE_LIMITED]: RateLimitedError,
   [ErrorCodes.TOO_MANY_CONNECTIONS]: TooManyConnectionsError,
   [ErrorCodes.MESSAGE_TOO_LARGE]: MessageTooLargeError,
+  [ErrorCodes.TOKEN_EXPIRED]: TokenExpiredError,
+  [ErrorCodes.CODESPACE_UNAVAILABLE]: CodespaceUnavailableError,
 } as const;
 
 /** Normalizes any thrown value into a CodespaceError (unknown faults become `internal_error`). */

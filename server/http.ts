@@ -1,9 +1,28 @@
 /**
- * Plain HTTP routes beside Socket.IO: `GET /healthz` (alive: 200) and `GET /readyz` (200 only
- * when the store and adapter are connected and the server is not shutting down; 503 otherwise).
+ * Plain HTTP routes beside Socket.IO: `GET /healthz` (alive: 200), `GET /readyz` (200 only
+ * when the store and adapter are connected and the server is not shutting down; 503 otherwise) and
+ * `GET /metrics` (this process's Prometheus registry, metrics.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Registry } from "prom-client";
 import { serveStatic } from "./static.js";
+
+/** Answers 200 with the metrics text `body` resolves to, or 500 when collecting fails. */
+export async function sendMetrics(res: ServerResponse, contentType: string, body: Promise<string>): Promise<void> {
+  try {
+    const text = await body;
+    res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" });
+    res.end(text);
+  } catch (err) {
+    res.writeHead(500, { "content-type": "text/plain" });
+    res.end(`metrics unavailable: ${(err as Error).message}\n`);
+  }
+}
+
+/** `GET /metrics` request listener for one registry (Prometheus text format). */
+export function metricsHandler(registry: Registry): (req: IncomingMessage, res: ServerResponse) => void {
+  return (_req, res) => void sendMetrics(res, registry.contentType, registry.metrics());
+}
 
 export interface HttpRoutesOptions {
   /** Readiness for load balancers. */

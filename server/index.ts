@@ -1,5 +1,7 @@
 /**
- * createServer(config) -> { io, httpServer, port, close() }: wiring only.
+ * createServer(config, { hooks }) -> { io, httpServer, port, close() }: wiring only.
+ * The built-in hooks (builtin-hooks.ts, from the config) and a site's own hooks (hooks.ts) go through
+ * the same seam: authenticate, save/load, onCommit, onConnect/onDisconnect, onExpired.
  * Without REDIS_URL: in-memory store and Socket.IO's in-memory adapter (one process).
  * With REDIS_URL: RedisStore and @socket.io/redis-adapter (any number of processes and hosts).
  * With REDIS_CLUSTER_NODES: the same on a Redis Cluster (sharded pub/sub, createShardedAdapter).
@@ -7,15 +9,19 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
-import { authMiddleware, TokenChecker } from "./auth.js";
+import { authMiddleware } from "./auth/authenticate.js";
+import { builtinHooks } from "./builtin-hooks.js";
+import { attachHookEvents } from "./hook-events.js";
+import { HookFailures, mergeHooks, type Hooks } from "./hooks.js";
+import { checkSaveConfig, createPersistence } from "./persistence/persistence.js";
 import { CodespaceRegistry } from "./codespace-registry.js";
 import type { Config } from "./config.js";
-import { httpRoutes } from "./http.js";
+import { httpRoutes, metricsHandler } from "./http.js";
 import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
-import { createMetrics, type Metrics } from "./metrics.js";
+import { createMetrics, type AuthOutcome, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
-import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace.js";
+import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace/index.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
 import { MemoryStore } from "./store/memory-store.js";
@@ -53,6 +59,11 @@ export interface CreateServerOptions {
    * config.port.
    */
   listen?: boolean;
+  /**
+   * A site's own hooks (docs/integration.md): its authenticate hooks are tried before the built-ins,
+   * its save/load replace the HTTP sink of SAVE_URL.
+   */
+  hooks?: Hooks;
 }
 
 function corsOption(origins: readonly string[]) {
@@ -62,6 +73,7 @@ function corsOption(origins: readonly string[]) {
 
 /** Builds and starts a server listening on config.port/config.host. */
 export async function createServer(config: Config, options: CreateServerOptions = {}): Promise<CodespaceServer> {
+  checkSaveConfig(config);
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
@@ -76,7 +88,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const isReady = () =>
     !shuttingDown && store.isReady() && (!redisAdapter || redisAdapter.isReady());
 
-  const httpServer = createHttpServer(httpRoutes({ isReady, problems: () => redisStore?.problems() ?? [], metrics: metrics.handler }));
+  const httpServer = createHttpServer(httpRoutes({ isReady, problems: () => redisStore?.problems() ?? [], metrics: metricsHandler(metrics.registry) }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,
@@ -91,17 +103,33 @@ export async function createServer(config: Config, options: CreateServerOptions 
   );
   const nsp = io.of(NAMESPACE) as CodespaceNamespace;
   const broadcast = broadcaster(nsp);
-  const registry = new CodespaceRegistry(store, config, broadcast, (count) => metrics.updatesAccepted.inc(count));
+  const failures = new HookFailures(metrics.registry, logger);
+  const count = (outcome: AuthOutcome): void => metrics.authChecks.inc({ outcome });
+  const builtins = builtinHooks(config, { logger, count, countCall: (outcome) => metrics.authApiCalls.inc({ outcome }) });
+  const hooks = mergeHooks(options.hooks, builtins.hooks);
+  const persistence = createPersistence({ config, store, hooks, logger, metrics, failures });
+  const registry = new CodespaceRegistry(store, config, broadcast, (codespace, n, commit) => {
+    metrics.updatesAccepted.inc(n);
+    persistence.committed(codespace);
+    failures.notify("onCommit", hooks.onCommit, { codespace, ...commit }, config.hookTimeoutMs);
+  }, persistence.registry);
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
-  nsp.use(authMiddleware(new TokenChecker(config, logger, { metrics }), logger));
+  nsp.use(authMiddleware({
+    hooks: hooks.authenticate, selfBounded: builtins.selfBounded, timeoutMs: config.hookTimeoutMs, logger, count, failures,
+    unhandledMessage: "this server checks no share tokens: set API_BASE_URL or SHARE_TOKEN_SECRET (only tmp- tokens work without them)",
+  }));
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
+  persistence.attach(nsp);
+  attachHookEvents(nsp, hooks, failures, config.hookTimeoutMs);
   const rateLimiter = new SocketRateLimiter(config);
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
   store.onExpired((codespace) => {
     registry.invalidate(codespace);
     expireLocally(nsp, codespace);
     logger.info({ codespace }, "codespace expired");
+    failures.notify("onExpired", hooks.onExpired, { codespace }, config.hookTimeoutMs);
   });
+  persistence.start();
 
   if (options.listen !== false) {
     await new Promise<void>((resolve, reject) => {
@@ -120,6 +148,8 @@ export async function createServer(config: Config, options: CreateServerOptions 
       nsp.local.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
+      // what this process owes is saved now, or left claimable in the store (never lost)
+      await persistence.close(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
       await store.close();
       await redisAdapter?.close();
     })());

@@ -1,22 +1,11 @@
 /**
- * Prometheus metrics (prom-client), one Registry per server instance, served at `GET /metrics`.
- *
- * Single process: `createMetrics()` gives the registry and the instruments; `createServer` wires
- * them and `http.ts` serves `metrics.handler`.
- *
- * Cluster mode (cluster/): every worker runs `createServer`, so every worker has its own registry;
- * `createMetrics()` in a worker also hands that registry to prom-client's cluster listener
- * (`AggregatorRegistry.setRegistries`). The primary calls `serveClusterMetrics(port, host)` (or
- * mounts `clusterMetricsHandler()`), which asks every worker over IPC and answers the sum
- * (`AggregatorRegistry.clusterMetrics()`). Counters and gauges are summed across workers; the
- * histogram buckets too. `GET /metrics` on a worker (the public port) answers that worker only.
+ * The Prometheus instruments (prom-client), one Registry per server process. `createServer` wires
+ * them; `http.ts` serves the registry at `GET /metrics`; in cluster mode each worker shares its
+ * registry with the primary, which serves the sum (cluster/metrics-aggregator.ts).
  *
  * Every metric name starts with `codespace_`; docs/operations.md lists them.
  */
-import cluster from "node:cluster";
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Outcome labels of `codespace_auth_checks_total`. */
 export type AuthOutcome =
@@ -30,7 +19,10 @@ export type AuthOutcome =
   | "unreachable"
   | "bad_status"
   | "malformed"
-  | "aborted";
+  | "aborted"
+  | "share_token"
+  | "token_expired"
+  | "hook_failed";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -58,8 +50,6 @@ export interface Metrics {
   readonly forcedDisconnects: Counter<"reason">;
   /** Sets where the two gauges read their values at scrape time. */
   setSources(sources: { sockets(): number; codespaces(): number }): void;
-  /** `GET /metrics` request listener (Prometheus text format). */
-  handler(req: IncomingMessage, res: ServerResponse): void;
 }
 
 export interface CreateMetricsOptions {
@@ -70,18 +60,7 @@ export interface CreateMetricsOptions {
 /** Histogram buckets of the accept latency, seconds. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-async function serve(res: ServerResponse, contentType: string, body: Promise<string>): Promise<void> {
-  try {
-    const text = await body;
-    res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" });
-    res.end(text);
-  } catch (err) {
-    res.writeHead(500, { "content-type": "text/plain" });
-    res.end(`metrics unavailable: ${(err as Error).message}\n`);
-  }
-}
-
-/** Creates a registry with every codespace metric (and, in a cluster worker, hands it to the primary's aggregator). */
+/** Creates a registry with every codespace metric. */
 export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
@@ -159,68 +138,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     setSources(s) {
       sources = s;
     },
-    handler(_req, res) {
-      void serve(res, registry.contentType, registry.metrics());
-    },
   };
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  if (cluster.isWorker) {
-    // constructing one installs prom-client's worker-side IPC listener (idempotent)
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([registry]);
-  }
   return metrics;
-}
-
-/**
- * For the cluster primary: a request listener answering `GET /metrics` with the sum over every
- * worker (prom-client AggregatorRegistry, over the cluster IPC channel); 404 elsewhere.
- */
-export function clusterMetricsHandler(): (req: IncomingMessage, res: ServerResponse) => void {
-  const aggregator = new AggregatorRegistry();
-  return (req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET" || path !== "/metrics") {
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: "not_found" }));
-      return;
-    }
-    void serve(res, aggregator.contentType, aggregator.clusterMetrics());
-  };
-}
-
-/** For the cluster primary: serves `clusterMetricsHandler()` on `port`/`host`; resolves once listening. */
-export async function serveClusterMetrics(port: number, host: string): Promise<{ server: HttpServer; port: number }> {
-  const server = createHttpServer(clusterMetricsHandler());
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  server.unref();
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-/** Server events counted as broadcast deliveries. */
-const BROADCAST_EVENTS: ReadonlySet<string> = new Set(["insert_value", "create_selection", "user_joined", "user_left", "expired"]);
-/** A Socket.IO EVENT packet (type 2, no ack id) of the `/codespace` namespace: its event name. */
-const EVENT_PACKET = /^2\/codespace,\["([a-z_]+)"/;
-
-/** The part of an engine.io connection `countDeliveries` needs. */
-export interface PacketSource {
-  on(event: "packetCreate", fn: (packet: { type: string; data?: unknown }) => void): unknown;
-  off(event: "packetCreate", fn: (packet: { type: string; data?: unknown }) => void): unknown;
-}
-
-/**
- * Counts broadcast events written to one connection (whichever process they were emitted from:
- * the adapter delivers remote broadcasts through the same write). Returns the detach function.
- */
-export function countDeliveries(conn: PacketSource, metrics: Metrics): () => void {
-  const onPacket = (packet: { type: string; data?: unknown }): void => {
-    if (packet.type !== "message" || typeof packet.data !== "string") return;
-    const m = EVENT_PACKET.exec(packet.data.length > 48 ? packet.data.slice(0, 48) : packet.data);
-    if (m && BROADCAST_EVENTS.has(m[1]!)) metrics.broadcastDeliveries.inc({ event: m[1]! });
-  };
-  conn.on("packetCreate", onPacket);
-  return () => void conn.off("packetCreate", onPacket);
 }

@@ -9,9 +9,9 @@
  * the events in any order (a `user_left` wins over everything else for that id).
  */
 import type { Logger } from "./logger.js";
-import type { SocketAuth } from "./auth.js";
+import type { SocketAuth } from "./hooks.js";
 import type { UserInfo } from "./protocol/events.js";
-import type { CodespaceNamespace, CodespaceSocket } from "./namespace.js";
+import type { CodespaceNamespace, CodespaceSocket } from "./namespace/types.js";
 
 /** How long the cross-instance list may take before falling back to this instance's sockets, ms. */
 const LIST_TIMEOUT_MS = 2000;

@@ -8,6 +8,9 @@
  * - Each refusal is a strike; RATE_LIMIT_DISCONNECT_AFTER strikes within STRIKE_WINDOW_MS mean abuse:
  *   the caller disconnects the socket (0 disables that).
  * - `forget(socketId)` on disconnect drops both entries and their timers.
+ *
+ * Used through the library's public API only (`consume`, `delete`); `size` counts the sockets this
+ * class has counters for, from its own bookkeeping.
  */
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Config } from "./config.js";
@@ -15,14 +18,13 @@ import type { Config } from "./config.js";
 /** Window in which refusals count toward a disconnect, milliseconds. */
 export const STRIKE_WINDOW_MS = 60_000;
 
-/** Events that cost points. */
-export const RATE_LIMITED_EVENTS: ReadonlySet<string> = new Set(["insert_value", "create_selection"]);
-
 export type Verdict = "ok" | "limited" | "abuse";
 
 export class SocketRateLimiter {
   private readonly events: RateLimiterMemory;
   private readonly strikes: RateLimiterMemory | undefined;
+  /** Sockets that consumed a point and were not forgotten yet. */
+  private readonly counted = new Set<string>();
 
   constructor(config: Pick<Config, "rateLimitEvents" | "rateLimitWindowMs" | "rateLimitDisconnectAfter">) {
     this.events = new RateLimiterMemory({ points: config.rateLimitEvents, duration: config.rateLimitWindowMs / 1000 });
@@ -34,6 +36,7 @@ export class SocketRateLimiter {
 
   /** Takes one point for `socketId`: `ok`, `limited` (refuse the event) or `abuse` (refuse and disconnect). */
   async consume(socketId: string): Promise<Verdict> {
+    this.counted.add(socketId);
     try {
       await this.events.consume(socketId);
       return "ok";
@@ -50,15 +53,14 @@ export class SocketRateLimiter {
     }
   }
 
-  /** Sockets with a live counter (read-only; tests and diagnostics). */
+  /** Sockets with counters not yet forgotten (read-only; tests and diagnostics). */
   get size(): number {
-    const storage = (l: RateLimiterMemory | undefined) =>
-      (l as unknown as { _memoryStorage?: { _storage?: Map<string, unknown> } } | undefined)?._memoryStorage?._storage?.size ?? 0;
-    return storage(this.events) + storage(this.strikes);
+    return this.counted.size;
   }
 
   /** Drops the socket's counters (and their expiry timers). */
   forget(socketId: string): void {
+    this.counted.delete(socketId);
     void this.events.delete(socketId);
     void this.strikes?.delete(socketId);
   }

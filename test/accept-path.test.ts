@@ -4,7 +4,7 @@
  * with resends. Every client and the store must converge; nothing is applied twice or lost; a
  * genuine resend is never refused.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ChangeSet, EditorState } from "@codemirror/state";
@@ -68,6 +68,11 @@ const step = fc.oneof(
 );
 
 test("random concurrent edits with lost acks and resends converge, nothing doubled or lost", async () => {
+  // Over all runs, the scenarios the name promises must have happened: batches pushed behind
+  // others' accepted updates (rebased) and batches pushed again before their updates were
+  // delivered back (resends after a lost ack, deduplicated).
+  let rebased = 0;
+  let resent = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), async (steps) => {
       const store = new MemoryStore({ historyLength: 1000 });
@@ -105,8 +110,12 @@ test("random concurrent edits with lost acks and resends converge, nothing doubl
           const batch = batchOf(peer, snap.epoch);
           if (!batch) continue;
           // pushing again before delivery is a resend after a lost ack: it must never be refused
+          const since = accepted.filter((a) => a.version > batch.version);
+          const own = since.filter((a) => a.clientID === peer.clientID).length; // in the batch again
           const version = await cs.submit(batch, peer.clientID);
           assert.ok(version >= batch.version);
+          if (own > 0) resent++;
+          if (since.length > own) rebased++;
         } else {
           deliver(peer, getSyncedVersion(peer.state) + s.upTo);
         }
@@ -131,6 +140,8 @@ test("random concurrent edits with lost acks and resends converge, nothing doubl
     }),
     { numRuns: 150 },
   );
+  assert.ok(rebased > 0, "no batch was rebased over another peer's updates");
+  assert.ok(resent > 0, "no batch was resent after a lost ack");
 });
 
 test("a later update sent alone at an old version while the first is unconfirmed is refused, not dropped", async () => {

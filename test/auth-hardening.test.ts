@@ -1,5 +1,5 @@
 /** Share tokens that could steer the API request, and API answers the server must not trust. */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { startInProcessServer, type InProcessServer } from "./helpers/in-process-server.js";
 import { expectConnectError } from "./helpers/socket.js";

@@ -4,7 +4,7 @@
  * with deliveries and no losses, that the idle-connection and trace-replay jobs ran, and that the
  * report renders. No timing assertions: this machine's speed is not under test here.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";

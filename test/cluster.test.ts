@@ -4,9 +4,11 @@
  * polling upgraded to websocket). Also: REDIS_URL required, a worker's graceful SIGTERM while
  * updates stream, the primary's SIGTERM.
  */
-import { after, before, describe, test } from "node:test";
+import type { TestContext } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
@@ -30,29 +32,33 @@ const SHUTDOWN_TIMEOUT_MS = 5000;
 
 let redis: RedisServerHandle;
 let rc: Redis;
-let srv: ServerProcess;
 
 before(async () => {
   redis = await startRedis();
   rc = redis.client();
-  srv = await startServerProcess(
-    { REDIS_URL: redis.url, WORKERS: "2", SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: "info" },
-    { script: CLUSTER_MAIN, timeoutMs: 30_000 },
-  );
 });
 
 after(async () => {
-  await srv?.kill();
   await redis?.stop();
 });
 
+/** A primary with 2 workers of its own (each test that needs one starts it: nothing carries over). */
+async function startCluster(t: TestContext): Promise<ServerProcess> {
+  const srv = await startServerProcess(
+    { REDIS_URL: redis.url, WORKERS: "2", SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LOG_LEVEL: "info" },
+    { script: CLUSTER_MAIN, timeoutMs: 30_000 },
+  );
+  t.after(() => srv.kill());
+  return srv; // the primary logs "listening" once both workers are ready
+}
+
 /** Worker pids announced by the primary ("worker ready" with a workerId), in order. */
-function workerPids(): number[] {
+function workerPids(srv: ServerProcess): number[] {
   return [...srv.output().matchAll(/\{[^\n]*"workerPid":(\d+),"workerId":\d+,"msg":"worker ready"/g)].map((m) => Number(m[1]));
 }
 
 /** Pid of the worker that logged the connection of socket `id`. */
-function pidServing(id: string): number {
+function pidServing(srv: ServerProcess, id: string): number {
   const m = srv.output().match(new RegExp(`"pid":(\\d+),[^\\n]*"socket":"${id.replace(/[^\w-]/g, ".")}"[^\\n]*"msg":"socket connected"`));
   assert.ok(m, `no "socket connected" line for ${id}`);
   return Number(m[1]);
@@ -76,8 +82,30 @@ describe("cluster", () => {
     assert.equal(stdout, "", "nothing should start (no workers, no listening)");
   });
 
-  test("2 workers: 200 polling-only + 200 websocket-only (+ 40 upgrading) clients edit and converge; no 400, every upgrade succeeds", async () => {
-    assert.equal(workerPids().length, 2);
+  test("with PORT taken it exits 1 with one clear line, before starting any worker", { timeout: 30_000 }, async () => {
+    const taken = createNetServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, WORKERS: "2", PORT: String(port), HOST: "127.0.0.1" };
+      delete env.NODE_TEST_CONTEXT;
+      const child = spawn(process.execPath, [CLUSTER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      let stdout = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d));
+      child.stdout.on("data", (d: Buffer) => (stdout += d));
+      const code = await withTimeout(new Promise<number | null>((r) => child.on("close", (c) => r(c))), 10_000, "exit");
+      assert.equal(code, 1);
+      assert.equal(stderr, `codespace-cluster: cannot listen on 127.0.0.1:${port} (PORT): address already in use (EADDRINUSE)\n`);
+      assert.equal(stdout, "", "no worker should start");
+    } finally {
+      taken.close();
+    }
+  });
+
+  test("2 workers: 200 polling-only + 200 websocket-only (+ 40 upgrading) clients edit and converge; no 400, every upgrade succeeds", { timeout: 180_000 }, async (t) => {
+    const srv = await startCluster(t);
+    assert.equal(workerPids(srv).length, 2);
     const codespaces = Array.from({ length: 8 }, () => `tmp-${randomUUID()}`);
     const plan: { mix: Mix; n: number }[] = [
       { mix: "polling", n: 200 },
@@ -115,7 +143,10 @@ describe("cluster", () => {
     }
   });
 
-  test("SIGTERM of one worker while updates stream: every acknowledged update is in Redis, it exits in time, it is replaced", async () => {
+  test("SIGTERM of one worker while updates stream: every acknowledged update is in Redis, it exits in time, it is replaced", { timeout: 120_000 }, async (t) => {
+    const srv = await startCluster(t);
+    const initialWorkers = workerPids(srv);
+    assert.equal(initialWorkers.length, 2);
     const codespaces = [`tmp-${randomUUID()}`, `tmp-${randomUUID()}`];
     const mixes: Mix[] = ["polling", "websocket", "upgrade"];
     const editors = await Promise.all(
@@ -123,8 +154,8 @@ describe("cluster", () => {
     );
     try {
       // The victim: the worker serving the first editor (so some of these clients are on it).
-      const victim = pidServing(editors[0]!.client.id);
-      assert.ok(workerPids().includes(victim), `socket ${editors[0]!.client.id} is on pid ${victim}, not a worker`);
+      const victim = pidServing(srv, editors[0]!.client.id);
+      assert.ok(initialWorkers.includes(victim), `socket ${editors[0]!.client.id} is on pid ${victim}, not a worker`);
       const edits = streamEdits(editors, 30_000);
       await withTimeout(edits.reach(60), 30_000, "60 confirmed updates before the SIGTERM");
 
@@ -141,14 +172,18 @@ describe("cluster", () => {
       for (const token of codespaces) await assertConverged(rc, token, editors.filter((e) => e.client.codespace === token));
       // The victim's clients were disconnected and came back (to the other worker or the replacement).
       assert.ok(editors.some((e) => e.disconnects > 0), "some clients should have been moved off the stopped worker");
-      await waitForOutput(srv.output, /"workerId":3,"msg":"worker ready"/, 15_000);
+      // A replacement (a worker pid not seen before) announced itself ready.
+      await waitForOutput(srv.output, /("msg":"worker ready"[\s\S]*?){3}/, 15_000);
+      const replacement = workerPids(srv).filter((p) => !initialWorkers.includes(p));
+      assert.equal(replacement.length, 1, `one replacement worker, got ${JSON.stringify(workerPids(srv))}`);
       assert.match(srv.output(), new RegExp(`"pid":${victim},[^\\n]*"msg":"worker stopped"`));
     } finally {
       closeAll(editors);
     }
   });
 
-  test("SIGTERM of the primary: the workers shut down gracefully, the primary exits 0 after them", async () => {
+  test("SIGTERM of the primary: the workers shut down gracefully, the primary exits 0 after them", { timeout: 60_000 }, async (t) => {
+    const srv = await startCluster(t);
     const { url } = srv;
     assert.equal((await fetch(`${url}/readyz`)).status, 200);
     const status = await srv.stop("SIGTERM", SHUTDOWN_TIMEOUT_MS + 5000);

@@ -7,7 +7,7 @@
  * the server already has are resent and must be deduplicated) and rebased by the server over what
  * the author had not seen. Everyone and the stored `code` must end at the trace's endContent.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { ChangeSet, EditorState } from "@codemirror/state";
 import { collab, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
@@ -88,12 +88,13 @@ class Agent {
     this.state = this.state.update({ changes }).state;
   }
 
-  /** Pushes every unconfirmed update at the synced version; resolves with the ack's version. */
-  async push(epoch: string): Promise<number> {
+  /** Pushes every unconfirmed update at the synced version; resolves with the ack's version and what was sent. */
+  async push(epoch: string): Promise<{ version: number; base: number; sent: number }> {
     const updates = sendableUpdates(this.state).map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) }));
-    const ack = await emitAck(this.socket, "insert_value", { epoch, version: getSyncedVersion(this.state), updates });
+    const base = getSyncedVersion(this.state);
+    const ack = await emitAck(this.socket, "insert_value", { epoch, version: base, updates });
     if (!ack.ok) throw new Error(`push refused: ${JSON.stringify(ack.error)}`);
-    return ack.version;
+    return { version: ack.version, base, sent: updates.length };
   }
 }
 
@@ -105,7 +106,7 @@ after(async () => {
   await backend?.stop();
 });
 
-test("clownschool: three concurrent authors on two processes converge to endContent", async () => {
+test("clownschool: three concurrent authors on two processes converge to endContent", { timeout: 240_000 }, async (t) => {
   const trace = loadTrace<ConcurrentTrace>("clownschool.json.gz");
   const points = syncPoints(trace);
   const token = "tmp-clownschool";
@@ -116,14 +117,24 @@ test("clownschool: three concurrent authors on two processes converge to endCont
     epoch = connected.epoch;
     agents.push(new Agent(socket, `agent-${a}`));
   }
+  let rebased = 0;
+  let resent = 0;
   try {
     for (let i = 0; i < trace.txns.length; i++) {
       const txn = trace.txns[i]!;
       const agent = agents[txn.agent]!;
       await agent.syncTo(points[i]!);
       agent.edit(txn.patches);
-      assert.equal(await agent.push(epoch), i + 1, `transaction ${i} commits as version ${i + 1}`);
+      const pushed = await agent.push(epoch);
+      assert.equal(pushed.version, i + 1, `transaction ${i} commits as version ${i + 1}`);
+      // Every push commits one new update; the others it carries were already accepted.
+      if (pushed.sent > 1) resent++;
+      // Its base is behind updates of other authors it had not seen: the server rebased it.
+      if (pushed.base + pushed.sent - 1 < i) rebased++;
     }
+    t.diagnostic(`${rebased} pushes rebased over unseen updates, ${resent} carried already-accepted updates`);
+    assert.ok(rebased > 0, "no push was rebased: the replay was not concurrent");
+    assert.ok(resent > 0, "no push resent an accepted update: deduplication was not exercised");
     for (const agent of agents) {
       await agent.syncTo(trace.txns.length);
       assert.equal(sendableUpdates(agent.state).length, 0);

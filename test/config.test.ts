@@ -3,7 +3,7 @@
  * and frozen; a bad value stops the process with one line naming its variable; the configuration
  * tables of README.md and docs/operations.md are generated from the declarations and must not drift.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -101,13 +101,25 @@ test("every declared variable reaches a Config field: setting it changes what lo
   const base = loadConfig({ WORKERS: "3" });
   const samples: Record<string, string> = {
     PORT: "1234", HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:1/2", KEY_PREFIX: "p:", API_BASE_URL: "http://x.test/",
-    CORS_ORIGIN: "http://x.test", LOG_LEVEL: "warn", WORKERS: "5", REDIS_CLUSTER_NODES: "h:7000", REDIS_WAIT_REPLICAS: "2",
+    CORS_ORIGIN: "http://x.test", LOG_LEVEL: "warn", WORKERS: "5", SAVE_URL: "http://site.test/save/",
+    REDIS_CLUSTER_NODES: "h:7000", REDIS_WAIT_REPLICAS: "2",
   };
   for (const name of CONFIG_ENV_NAMES) {
     const value = samples[name] ?? "7777";
     const changed = loadConfig({ WORKERS: "3", [name]: value });
     const differing = Object.keys(base).filter((k) => JSON.stringify(base[k as keyof typeof base]) !== JSON.stringify(changed[k as keyof typeof changed]));
     assert.equal(differing.length, 1, `${name}=${value} changed ${differing.join(", ") || "nothing"}`);
+  }
+});
+
+test("save settings that depend on each other are checked by createServer with one line naming the variable", async () => {
+  const { createServer } = await import("../server/index.js");
+  for (const [env, re] of [
+    [{ SAVE_URL: "http://site.test/save/" }, /^invalid SAVE_SECRET: required with SAVE_URL$/],
+    [{ SAVE_DEBOUNCE_MS: "500", SAVE_MAX_WAIT_MS: "100" }, /^invalid SAVE_MAX_WAIT_MS/],
+    [{ SAVE_TIMEOUT_MS: "1000", SAVE_LEASE_MS: "1000" }, /^invalid SAVE_LEASE_MS/],
+  ] as const) {
+    await assert.rejects(createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env })), (err: Error) => err instanceof ConfigError && re.test(err.message));
   }
 });
 

@@ -4,10 +4,11 @@
  * `code` converge, and every surviving token written by anyone is there exactly once: nothing
  * acknowledged is lost, nothing is applied twice.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CodespaceClient } from "../client/index.js";
+import { countOverlaps } from "./helpers/overlap.js";
 import { startServersOnRedis, type ServersOnRedis } from "./helpers/servers-on-redis.js";
 
 let backend: ServersOnRedis;
@@ -31,6 +32,13 @@ test("concurrent writers on two processes with dropped connections converge, not
   const clients = await Promise.all(
     transports.map((t, i) => CodespaceClient.connect(backend.servers[i % 2]!.url, token, { transports: [...t] })),
   );
+  const overlaps = clients.map((c) => countOverlaps(c.socket));
+  const drops = clients.map((c) => {
+    const seen = { disconnects: 0, reconnects: 0 };
+    c.socket.on("disconnect", () => seen.disconnects++);
+    c.socket.io.on("reconnect", () => seen.reconnects++);
+    return seen;
+  });
   const rng = fc.sample(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { seed: 42, numRuns: 10_000 });
   let r = 0;
   const next = () => rng[r++ % rng.length]!;
@@ -55,7 +63,9 @@ test("concurrent writers on two processes with dropped connections converge, not
         }
       }
       if (n === 40 || n === 80) {
-        // cut two connections at the transport level: they reconnect, pull and resubmit
+        // cut two connections at the transport level: they reconnect, pull and resubmit (the
+        // second cut waits for the first reconnection, or it would cut nothing)
+        await Promise.all(clients.slice(0, 2).map((c) => (c.socket.connected ? undefined : new Promise((r) => c.socket.once("connect", () => r(undefined))))));
         clients[0]!.socket.io.engine.close();
         clients[1]!.socket.io.engine.close();
       }
@@ -69,6 +79,14 @@ test("concurrent writers on two processes with dropped connections converge, not
     const tokens = stored!.split("|").filter(Boolean).map((t) => `${t}|`);
     assert.equal(tokens.length, new Set(tokens).size, "no token applied twice");
     assert.deepEqual(new Set(tokens), expected, "exactly the surviving tokens");
+    // The scenario happened: the two cut clients lost their connection twice and came back, and
+    // the writers' batches overlapped (the server rebased some over others').
+    for (const c of [0, 1]) {
+      assert.ok(drops[c]!.disconnects >= 2 && drops[c]!.reconnects >= 2, `client ${c}: ${JSON.stringify(drops[c])}`);
+      assert.equal(clients[c]!.socket.connected, true);
+    }
+    const overlapped = overlaps.reduce((n, o) => n + o.count(), 0);
+    assert.ok(overlapped > 0, "no batch overlapped another writer's update");
   } finally {
     for (const c of clients) c.close();
   }

@@ -3,7 +3,7 @@
  * echoed with `access-control-allow-credentials: true` (preflight too); any other origin gets no
  * `access-control-allow-origin` at all. In-process server, raw HTTP requests.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import type { CodespaceServer } from "../server/index.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";

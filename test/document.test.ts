@@ -1,5 +1,5 @@
 /** Document-level pieces of the accept path: the one-pass apply, the batch change cap, the rebase work cap. */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ChangeSet } from "@codemirror/state";

@@ -1,5 +1,5 @@
 /** Error codes are part of the wire contract: unique, one class each, and each class carries its code. */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { CodespaceError, ErrorClasses, ErrorCodes, toCodespaceError } from "../server/errors.js";
 

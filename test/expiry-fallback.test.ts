@@ -6,7 +6,7 @@
  * Real redis-server with CONFIG renamed away and notifications off; in-process server with a
  * captured log.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";

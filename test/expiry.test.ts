@@ -5,7 +5,7 @@
  * `invalid_version` and its text never reaches the recreated codespace.
  * Real redis-server with two server processes, and the in-memory default in-process.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";

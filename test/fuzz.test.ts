@@ -5,7 +5,7 @@
  * and never corrupts the document: a model that applies exactly the acknowledged batches, an
  * observer socket that applies the broadcasts, and a fresh socket's snapshot all agree at the end.
  */
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
@@ -22,14 +22,15 @@ const CODES = new Set<string>(Object.values(ErrorCodes));
 
 let srv: CodespaceServer;
 let url: string;
-const codespace = `tmp-fuzz-${randomUUID()}`;
+/** Each test fuzzes a codespace of its own (beforeEach), with these sockets and this model. */
+let codespace = "";
 let writer: ClientSocket;
 let observer: ClientSocket;
 let epoch = "";
 /** What the server must hold: the text after every acknowledged batch, and its version. */
 let model = "";
 let version = 0;
-const broadcasts: InsertValueBroadcast[] = [];
+let broadcasts: InsertValueBroadcast[] = [];
 
 before(async () => {
   ({ server: srv, url } = await startInProcessServer({
@@ -39,18 +40,52 @@ before(async () => {
     MAX_SELECTIONS: "8",
     RATE_LIMIT_EVENTS: "1000000",
   }));
+});
+
+beforeEach(async () => {
+  codespace = `tmp-fuzz-${randomUUID()}`;
   const w = await connectSocket(url, codespace);
   writer = w.socket;
   epoch = w.connected.epoch;
   observer = (await connectSocket(url, codespace)).socket;
-  observer.on("insert_value", (u: InsertValueBroadcast) => broadcasts.push(u));
+  const received: InsertValueBroadcast[] = (broadcasts = []);
+  observer.on("insert_value", (u: InsertValueBroadcast) => received.push(u));
+  model = "";
+  version = 0;
+});
+
+afterEach(() => {
+  writer?.close();
+  observer?.close();
 });
 
 after(async () => {
-  writer?.close();
-  observer?.close();
   await srv?.close();
 });
+
+/**
+ * The document is intact: the observer's broadcasts (contiguous versions), a fresh snapshot and the
+ * model of acknowledged batches agree, and the text is well formed and within MAX_DOC_LENGTH.
+ */
+async function assertIntact(): Promise<void> {
+  // a round trip on each socket: every broadcast sent before it has arrived
+  assert.equal((await emitAck(writer, "pull", { epoch, version: 0 })).ok, true);
+  assert.equal((await emitAck(observer, "pull", { epoch, version: 0 })).ok, true);
+  const byVersion = [...broadcasts].sort((a, b) => a.version - b.version);
+  let fromBroadcasts = "";
+  byVersion.forEach((u, i) => {
+    assert.equal(u.version, i + 1, "broadcast versions are contiguous");
+    fromBroadcasts = applyWire(fromBroadcasts, u.changes);
+  });
+  const fresh = await connectSocket(url, codespace);
+  fresh.socket.close();
+  assert.equal(fresh.connected.code, fromBroadcasts);
+  assert.equal(fresh.connected.version, byVersion.length);
+  assert.ok(fresh.connected.code.isWellFormed(), "the document holds a lone surrogate");
+  assert.ok(fresh.connected.code.length <= MAX_DOC);
+  if (fresh.connected.version === version) assert.equal(fresh.connected.code, model);
+  else assert.ok(fresh.connected.version > version, "acknowledged batches went missing");
+}
 
 /** Asserts the shape of an answer: ok, or a defined code with a message. */
 function assertAnswer(res: unknown): { ok: boolean } {
@@ -165,6 +200,7 @@ describe("fuzz", () => {
       { numRuns: RUNS_PER_PROPERTY },
     );
     assert.ok(version > 10, `only ${version} batches accepted: the generator is too hostile to test acceptance`);
+    await assertIntact();
   });
 
   test(`create_selection: ${RUNS_PER_PROPERTY} payloads`, async () => {
@@ -177,6 +213,11 @@ describe("fuzz", () => {
   });
 
   test(`pull: ${RUNS_PER_PROPERTY} payloads`, async () => {
+    // a history to pull from (versions 1..20)
+    for (let v = 0; v < 20; v++) {
+      await sendInsert({ epoch, version, updates: [{ clientID: "seed", changes: [{ from: 0, to: 0, insert: "s" }] }] });
+    }
+    assert.equal(version, 20);
     await fc.assert(
       fc.asyncProperty(pullPayload, async (payload) => {
         assertAnswer(await emitAck(writer, "pull", payload));
@@ -202,25 +243,6 @@ describe("fuzz", () => {
     assertAnswer(await emitAck(writer, "pull", { epoch, version }));
     for (const e of errors) assert.ok(CODES.has(e.error.code), JSON.stringify(e));
     assert.equal(writer.connected, true);
-  });
-
-  test("the document is intact: model, observer's broadcasts and a fresh snapshot agree", async () => {
-    const res = await emitAck(writer, "pull", { epoch, version: 0 });
-    assert.equal(res.ok, true);
-    // every insert_value without callback was invalid or accepted: refresh the model from the broadcasts
-    const byVersion = [...broadcasts].sort((a, b) => a.version - b.version);
-    let fromBroadcasts = "";
-    byVersion.forEach((u, i) => {
-      assert.equal(u.version, i + 1, "broadcast versions are contiguous");
-      fromBroadcasts = applyWire(fromBroadcasts, u.changes);
-    });
-    const fresh = await connectSocket(url, codespace);
-    fresh.socket.close();
-    assert.equal(fresh.connected.code, fromBroadcasts);
-    assert.equal(fresh.connected.version, byVersion.length);
-    assert.ok(fresh.connected.code.isWellFormed(), "the document holds a lone surrogate");
-    assert.ok(fresh.connected.code.length <= MAX_DOC);
-    if (fresh.connected.version === version) assert.equal(fresh.connected.code, model);
-    else assert.ok(fresh.connected.version > version, "acknowledged batches went missing");
+    await assertIntact();
   });
 });

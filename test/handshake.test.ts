@@ -2,7 +2,7 @@
  * Handshake (docs/protocol.md, "Handshake"): token kinds, site API answers and failures, the
  * `connected` payload, on both transports, against an in-process server and a stub site API.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

@@ -4,7 +4,8 @@
  * case the client/server timeouts, are rewritten), two real server processes sharing a real Redis.
  * Also validates docker-compose.yml with Debian's `docker-compose` and its agreement with haproxy.cfg.
  */
-import { after, before, describe, test } from "node:test";
+import type { TestContext } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -15,6 +16,7 @@ import type { Redis } from "ioredis";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { configuredServers, HAPROXY_CFG, startHaproxy, type HaproxyHandle } from "./helpers/haproxy.js";
+import { io } from "socket.io-client";
 import { connectSocket, emitAck } from "./helpers/socket.js";
 import {
   assertConverged,
@@ -32,28 +34,31 @@ const run = promisify(execFile);
 
 let redis: RedisServerHandle;
 let rc: Redis;
-let hosts: ServerProcess[] = [];
-let lb: HaproxyHandle;
-
-async function startHost(): Promise<ServerProcess> {
-  return startServerProcess({ REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "5000", LOG_LEVEL: "info" });
-}
 
 before(async () => {
   redis = await startRedis();
   rc = redis.client();
-  hosts = await Promise.all([startHost(), startHost()]);
-  lb = await startHaproxy({ servers: hosts.map((h) => `127.0.0.1:${h.port}`) });
 });
 
 after(async () => {
-  await lb?.stop();
-  await Promise.all(hosts.map((h) => h.kill()));
   await redis?.stop();
 });
 
-/** Pids (hosts) that logged a "socket connected" for one of `ids`. */
-function hostsServing(ids: string[]): Set<number> {
+function startHost(): Promise<ServerProcess> {
+  return startServerProcess({ REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "5000", LOG_LEVEL: "info" });
+}
+
+/** Two hosts and an haproxy in front of them, for one test (stopped after it: nothing carries over). */
+async function startBackend(t: TestContext, timeouts?: Record<string, string>): Promise<{ hosts: ServerProcess[]; lb: HaproxyHandle }> {
+  const hosts = await Promise.all([startHost(), startHost()]);
+  t.after(() => Promise.all(hosts.map((h) => h.kill())));
+  const lb = await startHaproxy({ servers: hosts.map((h) => `127.0.0.1:${h.port}`), timeouts });
+  t.after(() => lb.stop());
+  return { hosts, lb };
+}
+
+/** Indexes of the `hosts` that logged a "socket connected" for one of `ids`. */
+function hostsServing(hosts: ServerProcess[], ids: string[]): Set<number> {
   const serving = new Set<number>();
   for (const [i, h] of hosts.entries()) {
     for (const id of ids) if (h.output().includes(`"socket":"${id}"`)) serving.add(i);
@@ -89,7 +94,8 @@ describe("docker-compose.yml and haproxy.cfg", () => {
 });
 
 describe("two hosts behind haproxy", () => {
-  test("polling, websocket and upgrading clients in one codespace converge across both hosts; no 400, every upgrade succeeds", async () => {
+  test("polling, websocket and upgrading clients in one codespace converge across both hosts; no 400, every upgrade succeeds", { timeout: 120_000 }, async (t) => {
+    const { hosts, lb } = await startBackend(t);
     const token = `tmp-${randomUUID()}`;
     const mixes: Mix[] = ["polling", "websocket", "upgrade"];
     const editors = await Promise.all(Array.from({ length: 24 }, (_, i) => connectEditor(lb.url, token, `h${i}`, mixes[i % 3]!)));
@@ -104,7 +110,7 @@ describe("two hosts behind haproxy", () => {
       }
       for (const mix of mixes) {
         const ids = editors.filter((e) => e.mix === mix).map((e) => e.client.id);
-        assert.equal(hostsServing(ids).size, 2, `${mix} clients should be spread over both hosts`);
+        assert.equal(hostsServing(hosts, ids).size, 2, `${mix} clients should be spread over both hosts`);
       }
       const statuses = lb.statuses();
       assert.ok(statuses.length > 0, `no request logged by haproxy:\n${lb.output().slice(-2000)}`);
@@ -115,27 +121,41 @@ describe("two hosts behind haproxy", () => {
     }
   });
 
-  test("an idle websocket survives past haproxy's client/server timeouts (timeout tunnel)", async () => {
-    // Same config with `timeout client`/`timeout server` cut to 1 s: only `timeout tunnel` (1h)
-    // can keep an upgraded connection open that long without traffic (Socket.IO pings every 25 s).
-    const short = await startHaproxy({ servers: hosts.map((h) => `127.0.0.1:${h.port}`), timeouts: { client: "1s", server: "1s" } });
-    const { socket, connected } = await connectSocket(short.url, `tmp-${randomUUID()}`, ["websocket"]);
+  test("an idle websocket survives past haproxy's client/server timeouts (timeout tunnel)", async (t) => {
+    // The shipped config with `timeout client`/`timeout server` cut to 1 s: only `timeout tunnel`
+    // (1h) can keep an upgraded connection open that long without traffic (Socket.IO pings every
+    // 25 s). A polling socket beside it shows the short timeouts are in force: its long-poll GET,
+    // held by the server for up to 25 s, is cut by haproxy and the socket drops.
+    const { lb } = await startBackend(t, { client: "1s", server: "1s" });
+    const token = `tmp-${randomUUID()}`;
+    const ws = await connectSocket(lb.url, token, ["websocket"]);
+    const polling = io(`${lb.url}/codespace`, { forceNew: true, reconnection: false, transports: ["polling"], auth: { token } });
     try {
-      let disconnected = "";
-      socket.on("disconnect", (reason) => (disconnected = reason));
-      // Deliberately idle for three times the client timeout: nothing is expected to happen.
+      let wsDisconnected = "";
+      ws.socket.on("disconnect", (reason) => (wsDisconnected = reason));
+      const pollingDropped = await withTimeout(
+        new Promise<string>((resolve) => {
+          polling.on("connect_error", (err) => resolve(`connect_error: ${err.message}`));
+          polling.on("disconnect", (reason) => resolve(`disconnect: ${reason}`));
+        }),
+        10_000,
+        "the polling socket being cut by the 1 s timeouts",
+      );
+      assert.match(pollingDropped, /^connect_error: |^disconnect: transport (error|close)/);
+      // Idle for three times the client timeout in all: nothing is expected to happen to the websocket.
       await new Promise((r) => setTimeout(r, 3000));
-      assert.equal(disconnected, "", "the idle websocket was closed");
-      assert.equal(socket.connected, true);
-      const ack = await emitAck(socket, "pull", { epoch: connected.epoch, version: 0 });
+      assert.equal(wsDisconnected, "", "the idle websocket was closed");
+      assert.equal(ws.socket.connected, true);
+      const ack = await emitAck(ws.socket, "pull", { epoch: ws.connected.epoch, version: 0 });
       assert.equal(ack.ok, true);
     } finally {
-      socket.close();
-      await short.stop();
+      ws.socket.close();
+      polling.close();
     }
   });
 
-  test("failover: one host is killed during editing; its clients reconnect through haproxy to the other, catch up, resubmit; every acknowledged update is stored exactly once", async () => {
+  test("failover: one host is killed during editing; its clients reconnect through haproxy to the other, catch up, resubmit; every acknowledged update is stored exactly once", { timeout: 120_000 }, async (t) => {
+    const { hosts, lb } = await startBackend(t);
     const tokens = [`tmp-${randomUUID()}`, `tmp-${randomUUID()}`];
     const mixes: Mix[] = ["polling", "websocket", "upgrade"];
     const editors: Editor[] = await Promise.all(
@@ -159,7 +179,6 @@ describe("two hosts behind haproxy", () => {
       }
     } finally {
       closeAll(editors);
-      hosts[0] = await startHost(); // for any later test; haproxy's config still names the old port
     }
   });
 });

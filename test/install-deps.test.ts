@@ -4,13 +4,13 @@
  * apt-get when they are missing. Run here against a PATH holding none of them and a fake apt-get
  * that records its arguments and "installs" stub commands.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { REPO_ROOT } from "./helpers/server-process.js";
 
 const SCRIPT = join(REPO_ROOT, "scripts", "install-test-deps.sh");
@@ -39,10 +39,25 @@ async function fakeDebian(uid: number): Promise<{ bin: string; log: string; clea
   return { bin, log, cleanup: () => rm(bin, { recursive: true, force: true }) };
 }
 
-test("README's test command runs scripts/install-test-deps.sh before the tests", () => {
-  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
-  assert.match(pkg.scripts.pretest ?? "", /scripts\/install-test-deps\.sh/);
-  assert.match(readFileSync(join(REPO_ROOT, "README.md"), "utf8"), /npm ci && npm test/);
+test("npm test runs scripts/install-test-deps.sh first, and stops when it fails", async () => {
+  // A `bash` that records its arguments and fails, first on PATH: `npm test` must call it with the
+  // script before anything else, and run no test when it fails.
+  const bin = await mkdtemp(join(tmpdir(), "fake-bash-"));
+  const log = join(bin, "bash.log");
+  try {
+    await writeFile(join(bin, "bash"), `#!/bin/sh\necho "$*" >> '${log}'\nexit 3\n`);
+    await chmod(join(bin, "bash"), 0o755);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:${process.env.PATH ?? ""}` };
+    delete env.NODE_TEST_CONTEXT;
+    const code = await new Promise<number>((resolve) =>
+      execFile("npm", ["test", "--silent"], { env, cwd: REPO_ROOT, timeout: 60_000 }, (err) => resolve(err ? Number((err as { code?: number }).code ?? 1) : 0)),
+    );
+    assert.notEqual(code, 0, "npm test should fail when the dependency script fails");
+    const calls = (await readFile(log, "utf8")).trim().split("\n");
+    assert.deepEqual(calls, ["scripts/install-test-deps.sh"]);
+  } finally {
+    await rm(bin, { recursive: true, force: true });
+  }
 });
 
 test("on a fresh Debian machine (root) it apt-get installs redis-server, haproxy and docker-compose, then is a no-op", async () => {

@@ -7,7 +7,7 @@
  * In-process server, in-memory store, small limits. Document length, updates per batch, changes per
  * update and selections per message are covered by payloads.test.ts.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";
@@ -156,6 +156,13 @@ describe("connections per codespace", () => {
     try {
       assert.ok(ok.length <= MAX_CONNECTIONS, `${ok.length} sockets joined`);
       assert.ok(ok.length >= 1);
+      // the handshakes really competed for the slots: every other one was turned away by the cap
+      // (refused at the handshake, or disconnected right after it when two finished in one tick)
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      for (const r of refused) {
+        const e = r.reason as { data?: { code?: string }; message: string };
+        assert.ok(e.data?.code === "too_many_connections" || /disconnected/.test(e.message), String(e.message));
+      }
       const room = srv.io.of("/codespace").adapter.rooms.get(`codespace:${cs}`);
       assert.ok((room?.size ?? 0) <= MAX_CONNECTIONS);
     } finally {

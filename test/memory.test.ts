@@ -4,7 +4,7 @@
  * listener left behind. In-process server on a real redis-server (the in-memory store keeps
  * codespaces alive by design until their TTL, so it would not tell leaks apart).
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";
@@ -71,7 +71,7 @@ async function settled(baseline: ReturnType<typeof counts>, baseTimers: number):
   }
 }
 
-test(`${CODESPACES} codespaces opened and left: sockets, rooms, registry, engine clients, timers and listeners back at baseline`, async () => {
+test(`${CODESPACES} codespaces opened and left: sockets, rooms, registry, engine clients, timers and listeners back at baseline`, { timeout: 120_000 }, async () => {
   // warm-up: lazily created structures (adapter maps, metric children, ...) exist from here on
   await openAndLeave(-1);
   while (srv.io.of("/codespace").sockets.size > 0 || srv.registry.size > 0 || srv.io.engine.clientsCount > 0) {

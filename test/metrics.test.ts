@@ -4,7 +4,7 @@
  * serves the sum over its workers at METRICS_PORT. In-process servers, real redis-server, the
  * cluster entry as a child process.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
@@ -86,6 +86,27 @@ describe("GET /metrics (one process)", () => {
       a.socket.close();
       b.socket.close();
       await srv.close();
+    }
+  });
+
+  test("a broadcast made on another process is counted where it is delivered", async () => {
+    const one = await startInProcessServer({ REDIS_URL: redis.url });
+    const two = await startInProcessServer({ REDIS_URL: redis.url });
+    const cs = `tmp-metrics-x-${randomUUID()}`;
+    const a = await connectSocket(one.url, cs);
+    const b = await connectSocket(two.url, cs);
+    try {
+      const sel = nextEvent(b.socket, "create_selection");
+      await emitAck(a.socket, "create_selection", { selections: [{ anchor: 0, head: 0 }] });
+      await sel;
+      const key = 'codespace_broadcast_deliveries_total{event="create_selection"}';
+      assert.equal((await scrape(`${two.url}/metrics`)).values.get(key), 1, "the delivering process counts it");
+      assert.equal((await scrape(`${one.url}/metrics`)).values.get(key), undefined, "the emitting process has no recipient");
+    } finally {
+      a.socket.close();
+      b.socket.close();
+      await one.server.close();
+      await two.server.close();
     }
   });
 

@@ -4,7 +4,7 @@
  * concurrently, one insert_value in flight each, applying broadcasts in version order. Every
  * writer's text, built from broadcasts, must equal the stored `code`; nothing is lost or doubled.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -164,6 +164,10 @@ test(`${WRITERS} writers on two processes, ${EDITS} appends each: converge on th
     await within(Promise.race([Promise.all(writers.map((w) => w.reached(TOTAL))), ...writers.map((w) => w.failed)]), status);
 
     t.diagnostic(writers.map((w) => `${w.name}: rebased ${w.rebased}, refused ${w.refusals}`).join("; "));
+    // The writers really overlapped: all three sent their first append at version 0, so at least
+    // two of those were accepted over another's (rebased) or refused and resent.
+    const contested = writers.reduce((n, w) => n + w.rebased + w.refusals, 0);
+    assert.ok(contested >= WRITERS - 1, `only ${contested} appends overlapped another writer's`);
     const [code, version] = await raw.hmget(cs, "code", "version");
     assert.equal(version, String(TOTAL));
     assert.equal(writers.reduce((n, w) => n + w.okAcks, 0), TOTAL, "accepted updates = final version");

@@ -3,7 +3,7 @@
  * Redis-backed processes, with the display name the site API returns; and on the embedded
  * single-process default.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

@@ -3,7 +3,7 @@
  * relies on (namespace, `tmp-` tokens, default limits) are what a real server does, and the error
  * codes are the ones the server has classes for.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { DEFAULT_LIMITS, ERROR_CODES, isErrorCode, NAMESPACE, TMP_TOKEN_PATTERN, TMP_TOKEN_PREFIX } from "../protocol/index.js";

@@ -4,7 +4,7 @@
  * commit-feed channel staying in its key's slot for any key (fast-check, braces included), and
  * docker-compose.cluster.yml validated by Debian's `docker-compose config`.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";

@@ -15,7 +15,7 @@
  *   master down.
  * The first block shares one cluster and two processes; every test uses its own codespaces.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
@@ -23,7 +23,7 @@ import { CodespaceClient } from "../client/index.js";
 import { RedisStore } from "../server/store/redis-store.js";
 import { StoreUnavailableError } from "../server/errors.js";
 import { keySlot } from "../server/store/feed-channel.js";
-import { roomOf } from "../server/namespace.js";
+import { roomOf } from "../server/namespace/types.js";
 import type { Commit } from "../server/store/code-store.js";
 import { keysOnEveryMaster, startRedisCluster, type RedisClusterHandle } from "./helpers/redis-cluster.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
@@ -94,7 +94,7 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
     for (const s of [a, b]) assert.equal((await readyz(s)).status, 200);
   });
 
-  test("a real trace (sveltecomponent) typed on one process reaches readers on the other and the stored code", async () => {
+  test("a real trace (sveltecomponent) typed on one process reaches readers on the other and the stored code", { timeout: 120_000 }, async () => {
     const trace = loadTrace("sveltecomponent.json.gz");
     const token = `tmp-cluster-trace-${randomUUID()}`;
     const writer = await CodespaceClient.connect(a.url, token, { transports: ["websocket"] });
@@ -287,7 +287,7 @@ describe("failover: SIGKILL the master of a codespace's slot while two writers t
     await cluster?.stop();
   });
 
-  test("the replica takes over, editing resumes by itself, every acknowledged update is in the text exactly once", async () => {
+  test("the replica takes over, editing resumes by itself, every acknowledged update is in the text exactly once", { timeout: 120_000 }, async () => {
     const token = `tmp-failover-${randomUUID()}`;
     const master = await cluster.masterOf(token);
     const replica = await cluster.replicaOf(master);
@@ -347,7 +347,7 @@ describe("masters down for good (3 masters, no replicas)", () => {
     }
   });
 
-  test("the whole cluster unreachable: /readyz is 503 naming every master, then 200 by itself; then a room whose channel is on a dead master can be joined", async () => {
+  test("the whole cluster unreachable: /readyz is 503 naming every master, then 200 by itself; then a room whose channel is on a dead master can be joined", { timeout: 120_000 }, async () => {
     const masters = await cluster.masters();
     assert.equal(masters.length, 3);
     await Promise.all(masters.map((p) => cluster.kill(p)));
@@ -382,7 +382,7 @@ describe("masters down for good (3 masters, no replicas)", () => {
     await waitReadyz(a, (x) => x.status === 200, 20_000, "200 after the master is back");
   });
 
-  test("codespaces on the other masters keep working; /readyz is 503 naming the master, then 200 once it is back", async () => {
+  test("codespaces on the other masters keep working; /readyz is 503 naming the master, then 200 once it is back", { timeout: 120_000 }, async () => {
     const tokens = await keysOnEveryMaster(cluster, `tmp-down-${randomUUID().slice(0, 8)}`);
     const down = await cluster.masterOf(tokens[0]!);
     const others = tokens.slice(1);

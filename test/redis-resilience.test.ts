@@ -6,7 +6,7 @@
  * (cross-host broadcasts) and the keyspace subscription (expiry) recover by themselves; clients keep
  * editing; nothing acknowledged is lost; no process crashes. Also /readyz during shutdown.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -81,7 +81,7 @@ async function assertExpiryDelivered(p: { token: string; a: ClientSocket; b: Cli
 }
 
 describe("redis resilience", () => {
-  test("Redis restart during editing: store_unavailable at once while down, /readyz 503; afterwards clients keep working, cross-host broadcasts and expiry resume, nothing acknowledged is lost", async () => {
+  test("Redis restart during editing: store_unavailable at once while down, /readyz 503; afterwards clients keep working, cross-host broadcasts and expiry resume, nothing acknowledged is lost", { timeout: 120_000 }, async () => {
     const token = `tmp-${randomUUID()}`;
     const mixes: Mix[] = ["polling", "websocket", "upgrade"];
     const editors: Editor[] = await Promise.all(
@@ -123,8 +123,10 @@ describe("redis resilience", () => {
     const pair = await rawPair();
     try {
       await assertCrossHostBroadcast(pair, "before");
-      await rc.client("KILL", "TYPE", "pubsub");
-      await rc.client("KILL", "TYPE", "normal", "SKIPME", "yes");
+      // Both hosts' subscriber connections (adapter, keyspace) and command connections are dropped.
+      const pubsub = Number(await rc.client("KILL", "TYPE", "pubsub"));
+      const normal = Number(await rc.client("KILL", "TYPE", "normal", "SKIPME", "yes"));
+      assert.ok(pubsub >= 2 && normal >= 2, `killed ${pubsub} pubsub and ${normal} normal connections`);
       for (const h of hosts) await waitReadyz(h.url, 200);
       // The store's command connection may still be reconnecting after /readyz turned 200 on one
       // check: retry the first insert on store_unavailable (bounded).

@@ -4,7 +4,8 @@
  * (test/helpers/redis-cluster.ts; codespaces spread over its 3 masters). Redis-only checks (raw hash layout, PTTL, concurrency
  * across instances, restart and outage) follow in their own block.
  */
-import { test, describe, before, after } from "node:test";
+import type { TestContext } from "node:test";
+import { test, describe, before, after } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -301,10 +302,18 @@ sharedSuite(
 
 let redis: RedisServerHandle;
 const stores: RedisStore[] = [];
-async function redisStore(): Promise<RedisStore> {
-  const store = await RedisStore.connect({ url: redis.url, keyPrefix: PREFIX, historyLength: HISTORY });
+/** A RedisStore on the file's redis-server (or on `on`), closed after the file. */
+async function redisStore(on: RedisServerHandle = redis): Promise<RedisStore> {
+  const store = await RedisStore.connect({ url: on.url, keyPrefix: PREFIX, historyLength: HISTORY });
   stores.push(store);
   return store;
+}
+
+/** A redis-server of the test's own, for tests that restart or stop it; stopped after the test. */
+async function ownRedis(t: TestContext): Promise<RedisServerHandle> {
+  const own = await startRedis();
+  t.after(() => own.stop());
+  return own;
 }
 
 describe("RedisStore on redis-server", () => {
@@ -332,6 +341,8 @@ describe("RedisStore on redis-server", () => {
   );
 
   test("start enabled keyspace notifications", async () => {
+    await redis.client().config("SET", "notify-keyspace-events", "");
+    await redisStore();
     const [, flags] = (await redis.client().config("GET", "notify-keyspace-events")) as string[];
     for (const f of ["K", "g", "x"]) assert.ok(flags.includes(f), `flags ${flags} lack ${f}`);
   });
@@ -380,9 +391,10 @@ describe("RedisStore on redis-server", () => {
     }
   });
 
-  test("recovers after a redis restart, and expiry notifications still arrive", async () => {
-    const store = await redisStore();
-    await redis.restart(); // data is lost: no persistence
+  test("recovers after a redis restart, and expiry notifications still arrive", async (t) => {
+    const own = await ownRedis(t);
+    const store = await redisStore(own);
+    await own.restart(); // data is lost: no persistence
     let committed = false;
     for (let attempt = 0; attempt < 100 && !committed; attempt++) {
       try {
@@ -420,11 +432,12 @@ describe("RedisStore on redis-server", () => {
     assert.ok(result && (result.status === "ok" || result.status === "conflict"), JSON.stringify(result));
   });
 
-  test("while redis is down, commit rejects with StoreUnavailableError quickly", async () => {
-    const store = await redisStore();
+  test("while redis is down, commit rejects with StoreUnavailableError quickly", async (t) => {
+    const own = await ownRedis(t);
+    const store = await redisStore(own);
     const cs = randomUUID();
     const { epoch } = await store.open(cs, 60);
-    await redis.stop();
+    await own.stop();
     const req = { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 60 };
     for (let i = 0; i < 3; i++) {
       await withTimeout(

@@ -3,7 +3,7 @@
  * process, two readers (polling and websocket) on ANOTHER process, both on one real Redis. Every
  * reader's text and the Redis `code` field must end equal to the trace's endContent.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { CodespaceClient } from "../client/index.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
@@ -31,7 +31,7 @@ describe("real trace replay across two processes on one Redis", () => {
   });
 
   for (const file of SEQUENTIAL) {
-    test(file, async () => {
+    test(file, { timeout: 120_000 }, async () => {
       const trace = loadTrace(file);
       assert.equal(trace.startContent, "");
       const token = `tmp-trace-${file.split(".")[0]}`;

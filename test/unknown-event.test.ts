@@ -1,5 +1,5 @@
 /** An event the protocol does not define is answered (invalid_payload), never left hanging. */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { startInProcessServer, type InProcessServer } from "./helpers/in-process-server.js";
 import { connectSocket, emitAck, nextEvent, type AnySocket } from "./helpers/socket.js";

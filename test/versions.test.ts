@@ -3,7 +3,7 @@
  * `create_selection`, "Server → client"): in-process server (in-memory store, HISTORY_LENGTH=3) and a
  * stub site API for view_only.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { CodespaceServer } from "../server/index.js";

@@ -145,4 +145,45 @@ export const VARIABLES = {
     env: "METRICS_PORT", schema: int().min(0).max(65535), unit: "port",
     doc: "cluster mode: the primary serves the workers' summed `GET /metrics` here; unset: not served",
   }),
+  shareTokenSecret: optional({
+    env: "SHARE_TOKEN_SECRET", schema: Joi.string(), unit: "", secret: true,
+    doc: "the site's `SECRET_KEY`: verify its share tokens locally, no API call (docs/integration.md); unset: not verified locally",
+  }),
+  hookTimeoutMs: variable({
+    env: "HOOK_TIMEOUT_MS", schema: int().min(1).max(600_000), default: 5000, unit: "ms",
+    doc: "bound of a site's own `authenticate` hook and of the notification hooks (`onCommit`, `onConnect`, `onDisconnect`, `onExpired`)",
+  }),
+  saveUrl: optional({
+    env: "SAVE_URL", schema: Joi.string().uri({ scheme: ["http", "https"] }), unit: "URL", secret: true,
+    doc: "the site's save/load endpoint (`PUT`/`GET ${SAVE_URL}<codespace>`; a trailing `/` is added); unset: no durable saves, no loads",
+    parse: (url: string) => (url.endsWith("/") ? url : `${url}/`),
+  }),
+  saveSecret: optional({
+    env: "SAVE_SECRET", schema: Joi.string(), unit: "", secret: true,
+    doc: "HMAC-SHA256 key of the `X-Codespace-Signature` header of saves and loads; required with `SAVE_URL`",
+  }),
+  saveDebounceMs: variable({
+    env: "SAVE_DEBOUNCE_MS", schema: int().min(10).max(3_600_000), default: 2000, unit: "ms",
+    doc: "a save goes out this long after the last commit (at most one save per this while edits continue)",
+  }),
+  saveMaxWaitMs: variable({
+    env: "SAVE_MAX_WAIT_MS", schema: int().min(10).max(86_400_000), default: 10_000, unit: "ms",
+    doc: "... and at the latest this long after the first unsaved commit (at least `SAVE_DEBOUNCE_MS`)",
+  }),
+  saveMaxRetentionS: variable({
+    env: "SAVE_MAX_RETENTION_S", schema: int().min(1), default: 7 * 86_400, unit: "s", defaultText: "`604800` (7 days)",
+    doc: "an unsaved codespace is kept this long after its last commit while the site cannot take it",
+  }),
+  saveTimeoutMs: variable({
+    env: "SAVE_TIMEOUT_MS", schema: int().min(10).max(600_000), default: 10_000, unit: "ms",
+    doc: "timeout of one save or load (the whole response)",
+  }),
+  saveLeaseMs: variable({
+    env: "SAVE_LEASE_MS", schema: int().min(20).max(3_600_000), default: 30_000, unit: "ms",
+    doc: "lease of a save claim: another process takes over a save this long after its owner went silent (more than `SAVE_TIMEOUT_MS`)",
+  }),
+  saveRetryMaxMs: variable({
+    env: "SAVE_RETRY_MAX_MS", schema: int().min(10).max(3_600_000), default: 30_000, unit: "ms",
+    doc: "cap of the exponential backoff (with jitter) between failed save attempts",
+  }),
 };

@@ -38,6 +38,72 @@ export interface CommitRequest {
   senders?: readonly string[];
   /** TTL to set on the codespace, seconds. */
   ttlSeconds: number;
+  /** Set for codespaces saved to the site: the commit marks the codespace unsaved (see SaveState). */
+  save?: CommitSave;
+}
+
+/**
+ * Save settings of a commit. The commit itself (atomically, in the codespace's own record) marks the
+ * codespace unsaved: `dirty_since` (time of the first unsaved commit, kept) and `touched_at`, and
+ * holds its TTL at max(ttlSeconds, retentionSeconds) instead of ttlSeconds until a save settles it.
+ */
+export interface CommitSave {
+  /** SAVE_DEBOUNCE_MS */
+  debounceMs: number;
+  /** SAVE_MAX_WAIT_MS */
+  maxWaitMs: number;
+  /** SAVE_MAX_RETENTION_S */
+  retentionSeconds: number;
+}
+
+/**
+ * Outcome of claiming a codespace's save:
+ * - `gone`: no such codespace (expired or deleted); `clean`: nothing unsaved;
+ * - `busy`: another owner's lease runs, or the save is not due yet: look again at `until` (ms since
+ *   the epoch, the store's clock);
+ * - `claimed`: the lease is this owner's until now + leaseMs; save `code` at `version` of `epoch`.
+ *   `dirtySince` is the time of the first unsaved commit, `now` the store's clock at the claim
+ *   (pass it to `settleSave`), `attempts` the failed attempts so far (for the backoff).
+ */
+export type ClaimResult =
+  | { status: "gone" }
+  | { status: "clean" }
+  | { status: "busy"; until: number }
+  | { status: "claimed"; epoch: string; version: number; code: string; dirtySince: number; now: number; attempts: number };
+
+export interface ClaimOptions {
+  /** Unique id of the claiming process. */
+  owner: string;
+  leaseMs: number;
+  debounceMs: number;
+  maxWaitMs: number;
+  /** Claim even when not due yet (graceful shutdown); another owner's live lease still wins. */
+  force?: boolean;
+}
+
+/**
+ * The durable save state of codespaces (server/persistence/ uses it). It lives in each codespace's
+ * own record (one key, one Redis Cluster slot), written by the commit and by these atomic steps;
+ * `dueSaves` reads an index that is only a hint (written outside the commit, before and after it).
+ */
+export interface SaveState {
+  /** Codespaces whose save may be due now (a hint: `claimSave` decides), at most `limit`. @throws StoreUnavailableError */
+  dueSaves(limit: number): Promise<string[]>;
+  /** Claims a codespace's save with a lease. @throws StoreUnavailableError */
+  claimSave(codespace: string, options: ClaimOptions): Promise<ClaimResult>;
+  /**
+   * The site took `version` (saved, or answered that it holds newer): records it as saved, releases
+   * the owner's lease. `clean`: nothing newer, the normal TTL resumes (counted from the last commit);
+   * `dirty`: newer commits wait for their own save; `lost`: the codespace is gone or another epoch.
+   * @throws StoreUnavailableError
+   */
+  settleSave(codespace: string, owner: string, settle: { epoch: string; version: number; claimedAt: number; debounceMs: number; maxWaitMs: number }): Promise<"clean" | "dirty" | "lost">;
+  /** A save attempt failed: keeps the owner's lease `delayMs` more and counts the attempt. @throws StoreUnavailableError */
+  deferSave(codespace: string, owner: string, delayMs: number): Promise<void>;
+  /** Gives up the owner's lease now, if it still holds it (shutdown): another process may claim at once. */
+  releaseSave(codespace: string, owner: string): Promise<void>;
+  /** Codespaces with unsaved commits (Redis: the size of the due index). */
+  unsavedCount(): Promise<number>;
 }
 
 /**
@@ -80,20 +146,25 @@ export type CommitListener = (commit: Commit) => void;
 /** Called with the codespace id when its stored state expires or is deleted. */
 export type ExpiredListener = (codespace: string) => void;
 
-export interface CodeStore {
+export interface CodeStore extends SaveState {
   /**
-   * Returns the codespace's current state, creating it (empty `code`, version 0, a new random epoch,
-   * TTL `ttlSeconds`) when absent. A record without an epoch (written by the site API: `name`, `code`)
+   * Returns the codespace's current state, creating it (`initialCode`, default empty, version 0, a
+   * new random epoch, TTL `ttlSeconds`) when absent. A record without an epoch (written by the site API: `name`, `code`)
    * is adopted: it keeps its code and gets version 0 and an epoch.
    * @throws StoreUnavailableError
    */
-  open(codespace: string, ttlSeconds: number): Promise<Snapshot>;
+  open(codespace: string, ttlSeconds: number, initialCode?: string): Promise<Snapshot>;
   /**
    * The codespace's current state, or null when it does not exist or has no epoch yet. Never creates:
    * the accept path uses it so that an edit to an expired codespace cannot recreate it.
    * @throws StoreUnavailableError
    */
   load(codespace: string): Promise<Snapshot | null>;
+  /**
+   * True when the codespace has a record, with or without an epoch (a record written by the site
+   * API, `name` and `code` only, counts). @throws StoreUnavailableError
+   */
+  exists(codespace: string): Promise<boolean>;
   /** Atomic compare-and-set of text, version, history and TTL. @throws StoreUnavailableError */
   commit(codespace: string, req: CommitRequest): Promise<CommitResult>;
   /** Updates after `version` (at most the configured history length back). @throws StoreUnavailableError */

@@ -10,6 +10,8 @@ import {
   type CodeStore,
   type CommitListener,
   type CommitRequest,
+  type ClaimOptions,
+  type ClaimResult,
   type CommitResult,
   type ExpiredListener,
   type HistoryResult,
@@ -28,6 +30,14 @@ interface StoredCodespace {
   history: WireUpdate[];
   expiresAt: number;
   timer?: NodeJS.Timeout;
+  /** Save state (see SaveState and store/save-scripts.ts): times in ms. */
+  dirtySince?: number;
+  touchedAt?: number;
+  ttlSeconds?: number;
+  savedVersion?: number;
+  leaseOwner?: string;
+  leaseUntil?: number;
+  attempts?: number;
 }
 
 export interface MemoryStoreOptions {
@@ -47,10 +57,10 @@ export class MemoryStore implements CodeStore {
   }
 
   /** See CodeStore.open. Creates `{code: "", version: 0, epoch: <uuid>}` with TTL `ttlSeconds`. */
-  async open(codespace: string, ttlSeconds: number): Promise<Snapshot> {
+  async open(codespace: string, ttlSeconds: number, initialCode = ""): Promise<Snapshot> {
     let entry = this.entries.get(codespace);
     if (!entry) {
-      entry = { epoch: randomUUID(), version: 0, code: "", history: [], expiresAt: 0 };
+      entry = { epoch: randomUUID(), version: 0, code: initialCode, history: [], expiresAt: 0 };
       this.entries.set(codespace, entry);
       this.arm(codespace, entry, ttlSeconds);
     }
@@ -73,6 +83,11 @@ export class MemoryStore implements CodeStore {
     return entry ? { epoch: entry.epoch, version: entry.version, code: entry.code } : null;
   }
 
+  /** See CodeStore.exists. */
+  async exists(codespace: string): Promise<boolean> {
+    return this.entries.has(codespace);
+  }
+
   /** See CodeStore.commit: compare-and-set on `baseVersion`; refreshes the TTL on success. */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const entry = this.entries.get(codespace);
@@ -90,7 +105,15 @@ export class MemoryStore implements CodeStore {
     if (entry.history.length > this.historyLength) {
       entry.history.splice(0, entry.history.length - this.historyLength);
     }
-    this.arm(codespace, entry, req.ttlSeconds);
+    if (req.save) {
+      const now = Date.now();
+      entry.dirtySince ??= now;
+      entry.touchedAt = now;
+      entry.ttlSeconds = req.ttlSeconds;
+      this.arm(codespace, entry, Math.max(req.ttlSeconds, req.save.retentionSeconds));
+    } else {
+      this.arm(codespace, entry, req.ttlSeconds);
+    }
     this.watchers.get(codespace)?.({
       epoch: entry.epoch,
       baseVersion: req.baseVersion,
@@ -109,6 +132,77 @@ export class MemoryStore implements CodeStore {
     return updates
       ? { status: "updates", version: entry.version, updates }
       : { status: "snapshot", snapshot: snapshotOf(entry) };
+  }
+
+  /** See SaveState.dueSaves (no index: the unsaved entries without a live lease; claimSave checks the debounce). */
+  async dueSaves(limit: number): Promise<string[]> {
+    const now = Date.now();
+    const out: string[] = [];
+    for (const [id, e] of this.entries) {
+      if (out.length >= limit) break;
+      if (e.dirtySince !== undefined && (e.leaseUntil ?? 0) <= now) out.push(id);
+    }
+    return out;
+  }
+
+  /** See SaveState.claimSave (same rules as the claim script). */
+  async claimSave(codespace: string, o: ClaimOptions): Promise<ClaimResult> {
+    const e = this.entries.get(codespace);
+    if (!e) return { status: "gone" };
+    if (e.dirtySince === undefined) return { status: "clean" };
+    const now = Date.now();
+    const leaseUntil = e.leaseUntil ?? 0;
+    if (e.leaseOwner !== undefined && leaseUntil > now && (e.leaseOwner !== o.owner || !o.force)) return { status: "busy", until: leaseUntil };
+    if (!o.force) {
+      const due = Math.min((e.touchedAt ?? e.dirtySince) + o.debounceMs, e.dirtySince + o.maxWaitMs);
+      if (due > now) return { status: "busy", until: due };
+    }
+    e.leaseOwner = o.owner;
+    e.leaseUntil = now + o.leaseMs;
+    return { status: "claimed", epoch: e.epoch, version: e.version, code: e.code, dirtySince: e.dirtySince, now, attempts: e.attempts ?? 0 };
+  }
+
+  /** See SaveState.settleSave (same rules as the settle script). */
+  async settleSave(
+    codespace: string,
+    owner: string,
+    x: { epoch: string; version: number; claimedAt: number },
+  ): Promise<"clean" | "dirty" | "lost"> {
+    const e = this.entries.get(codespace);
+    if (!e || e.epoch !== x.epoch) return "lost";
+    e.savedVersion = Math.max(e.savedVersion ?? -1, x.version);
+    if (e.leaseOwner === owner) e.leaseOwner = e.leaseUntil = e.attempts = undefined;
+    if (e.version <= x.version) {
+      e.dirtySince = e.attempts = undefined;
+      if (e.ttlSeconds !== undefined) {
+        const left = (e.touchedAt ?? Date.now()) + e.ttlSeconds * 1000 - Date.now();
+        this.arm(codespace, e, Math.max(left, 1) / 1000);
+      }
+      return "clean";
+    }
+    e.dirtySince = x.claimedAt;
+    return "dirty";
+  }
+
+  /** See SaveState.deferSave. */
+  async deferSave(codespace: string, owner: string, delayMs: number): Promise<void> {
+    const e = this.entries.get(codespace);
+    if (!e || e.leaseOwner !== owner) return;
+    e.leaseUntil = Date.now() + delayMs;
+    e.attempts = (e.attempts ?? 0) + 1;
+  }
+
+  /** See SaveState.releaseSave. */
+  async releaseSave(codespace: string, owner: string): Promise<void> {
+    const e = this.entries.get(codespace);
+    if (e?.leaseOwner === owner) e.leaseOwner = e.leaseUntil = undefined;
+  }
+
+  /** See SaveState.unsavedCount. */
+  async unsavedCount(): Promise<number> {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.dirtySince !== undefined) n++;
+    return n;
   }
 
   /** Removes a codespace (like Redis DEL) and fires the onExpired listeners if it existed. */

@@ -14,8 +14,9 @@
 
 /**
  * open.
- * KEYS[1] codespace key. ARGV[1] epoch to use when creating/adopting, ARGV[2] TTL seconds.
- * Creates `{code "", version 0, epoch}` with EXPIRE when the key is absent; adopts a hash without
+ * KEYS[1] codespace key. ARGV[1] epoch to use when creating/adopting, ARGV[2] TTL seconds,
+ * ARGV[3] (optional) code of a new codespace (loaded from the site).
+ * Creates `{code ARGV[3] or "", version 0, epoch}` with EXPIRE when the key is absent; adopts a hash without
  * `epoch` (keeps `code`, or "" when it has none; sets version 0, epoch and EXPIRE).
  * Returns `{code, version, epoch}`.
  */
@@ -23,7 +24,7 @@ export const OPEN_SCRIPT = `
 local key = KEYS[1]
 local epoch = redis.call('HGET', key, 'epoch')
 if not epoch then
-  local code = redis.call('HGET', key, 'code') or ''
+  local code = redis.call('HGET', key, 'code') or ARGV[3] or ''
   redis.call('HSET', key, 'code', code, 'version', 0, 'epoch', ARGV[1])
   redis.call('EXPIRE', key, ARGV[2])
   return {code, 0, ARGV[1]}
@@ -56,6 +57,10 @@ return {code, version, epoch}
  *   {"resync"}                       mode "apply" gave an unexpected length; nothing written
  * On ok: HSET code/version/h:<n> (only entries inside the window), HDEL entries that fall off,
  * EXPIRE ttl.
+ * Saves (ARGV[11+n] debounce ms, ARGV[12+n] max wait ms, ARGV[13+n] retention s; absent: not
+ * saved): on ok also marks the codespace unsaved in its own hash (`dirty_since` kept if set,
+ * `touched_at`, `ttl`; times from Redis TIME, ms), EXPIREs max(ttl, retention) instead of ttl, and
+ * returns {"ok", newVersion, due} with due = min(touched_at + debounce, dirty_since + max wait).
  */
 export const COMMIT_SCRIPT = `
 local key = KEYS[1]
@@ -92,8 +97,17 @@ if stored == base then
   for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
     redis.call('HDEL', key, 'h:' .. v)
   end
-  redis.call('EXPIRE', key, ARGV[5])
+  local save, due = ARGV[11 + n], nil
+  if save then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local dirty = tonumber(redis.call('HGET', key, 'dirty_since') or '') or now
+    redis.call('HSET', key, 'dirty_since', dirty, 'touched_at', now, 'ttl', ARGV[5])
+    due = math.min(now + tonumber(save), dirty + tonumber(ARGV[12 + n]))
+  end
+  redis.call('EXPIRE', key, save and math.max(tonumber(ARGV[5]), tonumber(ARGV[13 + n])) or ARGV[5])
   redis.call(ARGV[10 + n], ARGV[8 + n], ARGV[9 + n])
+  if due then return {'ok', newv, due} end
   return {'ok', newv}
 end
 local function snapshot()

@@ -24,12 +24,15 @@ import {
   type CommitListener,
   type Commit,
   type CommitRequest,
+  type ClaimOptions,
+  type ClaimResult,
   type CommitResult,
   type ExpiredListener,
   type HistoryResult,
   type Snapshot,
 } from "./code-store.js";
 import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
+import { CLAIM_SCRIPT, DEFER_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
 import { clusterOptions, connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
 import { feedChannel } from "./feed-channel.js";
 import { ClusterMasters } from "./redis-cluster-masters.js";
@@ -60,15 +63,25 @@ type Reply = (string | number)[];
 
 /** The scripts registered by `defineCommand` (on the connection and on its pipelines). */
 interface Scripts<R> {
-  codespaceOpen(key: string, epoch: string, ttl: number): R;
+  codespaceOpen(key: string, epoch: string, ttl: number, initialCode?: string): R;
   codespaceCommit(key: string, ...args: (string | number)[]): R;
   codespaceHistory(key: string, epoch: string, version: number): R;
+  codespaceClaimSave(key: string, ...args: (string | number)[]): R;
+  codespaceSettleSave(key: string, ...args: (string | number)[]): R;
+  codespaceDeferSave(key: string, owner: string, delayMs: number): R;
+  codespaceReleaseSave(key: string, owner: string): R;
 }
 /** The command connection (one Redis or a Cluster) with the scripts. */
 type ScriptedRedis = (Redis | Cluster) & Scripts<Promise<Reply>>;
 
 /** Longest a commit waits for `waitReplicas` replicas (Redis `WAIT` timeout), ms. */
 export const WAIT_TIMEOUT_MS = 300;
+
+/**
+ * Name of the due-save index after KEY_PREFIX: a sorted set of codespace ids scored by the time
+ * (ms) their save is due. Only a hint for finding work: the truth is in each codespace's hash.
+ */
+const SAVE_INDEX = "codespace:saves";
 
 /** Keyspace events the store needs: K keyspace channel, g generic (del), x expired. */
 const NEEDED_FLAGS = ["K", "g", "x"];
@@ -95,6 +108,7 @@ export class RedisStore implements CodeStore {
   private readonly historyLength: number;
   private readonly logger?: RedisStoreOptions["logger"];
   private readonly channelPrefix: string;
+  private readonly saveIndex: string;
   private configWarned = false;
   private closed = false;
   /** Rejects when `close()` is called, so a pending `start()` does not wait forever. */
@@ -135,6 +149,11 @@ export class RedisStore implements CodeStore {
     this.cmd.defineCommand("codespaceOpen", { numberOfKeys: 1, lua: OPEN_SCRIPT });
     this.cmd.defineCommand("codespaceCommit", { numberOfKeys: 1, lua: COMMIT_SCRIPT });
     this.cmd.defineCommand("codespaceHistory", { numberOfKeys: 1, lua: HISTORY_SCRIPT });
+    this.cmd.defineCommand("codespaceClaimSave", { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+    this.cmd.defineCommand("codespaceSettleSave", { numberOfKeys: 1, lua: SETTLE_SCRIPT });
+    this.cmd.defineCommand("codespaceDeferSave", { numberOfKeys: 1, lua: DEFER_SCRIPT });
+    this.cmd.defineCommand("codespaceReleaseSave", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    this.saveIndex = this.keyPrefix + SAVE_INDEX;
     const db = this.cmd instanceof Redis ? (this.cmd.options.db ?? 0) : 0;
     this.channelPrefix = `__keyspace@${db}__:`;
     const onFeed = (channel: string, message: string): void => {
@@ -158,6 +177,7 @@ export class RedisStore implements CodeStore {
    */
   private onKeyspace(channel: string, event: string): void {
     if (event !== "expired" && event !== "del") return;
+    if (channel === this.channelPrefix + this.saveIndex) return;
     const codespace = channel.slice(this.channelPrefix.length + this.keyPrefix.length);
     if (this.masters && event === "del") {
       void this.cmd.exists(this.key(codespace)).then(
@@ -232,8 +252,12 @@ export class RedisStore implements CodeStore {
   }
 
   /** See CodeStore.open. @throws StoreUnavailableError */
-  async open(codespace: string, ttlSeconds: number): Promise<Snapshot> {
-    const r = await this.call(() => this.cmd.codespaceOpen(this.key(codespace), randomUUID(), ttlSeconds));
+  async open(codespace: string, ttlSeconds: number, initialCode?: string): Promise<Snapshot> {
+    const r = await this.call(() =>
+      initialCode === undefined
+        ? this.cmd.codespaceOpen(this.key(codespace), randomUUID(), ttlSeconds)
+        : this.cmd.codespaceOpen(this.key(codespace), randomUUID(), ttlSeconds, initialCode),
+    );
     if (this.masters && this.watchers.has(codespace)) this.opened.add(codespace);
     return { code: String(r[0]), version: Number(r[1]), epoch: String(r[2]) };
   }
@@ -279,6 +303,11 @@ export class RedisStore implements CodeStore {
     return { code: code ?? "", version: Number(version), epoch };
   }
 
+  /** See CodeStore.exists (EXISTS). @throws StoreUnavailableError */
+  async exists(codespace: string): Promise<boolean> {
+    return (await this.call(() => this.cmd.exists(this.key(codespace)))) === 1;
+  }
+
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const updates = req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes }));
@@ -302,8 +331,17 @@ export class RedisStore implements CodeStore {
           this.feedChannel(codespace),
           JSON.stringify(feed),
           this.clusterNodes ? "SPUBLISH" : "PUBLISH",
+          ...(req.save ? [req.save.debounceMs, req.save.maxWaitMs, req.save.retentionSeconds] : []),
         ),
       );
+    if (req.save) {
+      // The index entry is written before the commit (same connection: Redis runs it first), so a
+      // process dying between the commit and the second write below never hides an unsaved commit.
+      // Not awaited on one Redis: no extra round trip on the accept path. On a Redis Cluster the index
+      // and the key live on different nodes, where that ordering does not hold: awaited there.
+      const indexed = this.cmd.status === "ready" ? this.cmd.zadd(this.saveIndex, "NX", Date.now() + req.save.maxWaitMs, codespace).catch(() => 0) : undefined;
+      if (this.masters) await indexed;
+    }
     let r = await run(req.ascii && req.length !== undefined ? "apply" : "set");
     if (r[0] === "resync") {
       this.logger?.warn({ codespace }, "stored code did not match the patch; writing the whole text");
@@ -311,6 +349,8 @@ export class RedisStore implements CodeStore {
     }
     switch (r[0]) {
       case "ok":
+        // the due time; not awaited: no extra round trip before the ack
+        if (r[2] !== undefined) void this.index(codespace, Number(r[2])).catch(() => {});
         return { status: "ok", version: Number(r[1]) };
       case "conflict":
         return { status: "conflict", version: Number(r[1]), updates: parseUpdates(r.slice(2)) };
@@ -358,6 +398,88 @@ export class RedisStore implements CodeStore {
       );
     }
     return r;
+  }
+
+  /** See SaveState.dueSaves: members of the index scored at or before now. */
+  async dueSaves(limit: number): Promise<string[]> {
+    return this.call(() => this.cmd.zrangebyscore(this.saveIndex, "-inf", Date.now(), "LIMIT", 0, limit));
+  }
+
+  /** See SaveState.claimSave (one Lua script on the codespace hash). */
+  async claimSave(codespace: string, o: ClaimOptions): Promise<ClaimResult> {
+    const r = await this.call(() =>
+      this.cmd.codespaceClaimSave(this.key(codespace), o.owner, o.leaseMs, o.debounceMs, o.maxWaitMs, o.force ? "1" : "0"),
+    );
+    switch (r[0]) {
+      case "gone":
+        await this.unindex(codespace);
+        return { status: "gone" };
+      case "clean":
+        await this.unindex(codespace);
+        return { status: "clean" };
+      case "busy":
+        await this.index(codespace, Number(r[1]));
+        return { status: "busy", until: Number(r[1]) };
+      default:
+        return {
+          status: "claimed",
+          epoch: String(r[1]),
+          version: Number(r[2]),
+          code: String(r[3]),
+          dirtySince: Number(r[4]),
+          now: Number(r[5]),
+          attempts: Number(r[6]),
+        };
+    }
+  }
+
+  /** See SaveState.settleSave. */
+  async settleSave(
+    codespace: string,
+    owner: string,
+    x: { epoch: string; version: number; claimedAt: number; debounceMs: number; maxWaitMs: number },
+  ): Promise<"clean" | "dirty" | "lost"> {
+    const r = await this.call(() =>
+      this.cmd.codespaceSettleSave(this.key(codespace), owner, x.epoch, x.version, x.claimedAt, x.debounceMs, x.maxWaitMs),
+    );
+    if (r[0] === "dirty") {
+      await this.index(codespace, Number(r[1]));
+      return "dirty";
+    }
+    await this.unindex(codespace);
+    return r[0] === "clean" ? "clean" : "lost";
+  }
+
+  /** See SaveState.deferSave. */
+  async deferSave(codespace: string, owner: string, delayMs: number): Promise<void> {
+    const r = await this.call(() => this.cmd.codespaceDeferSave(this.key(codespace), owner, delayMs));
+    if (r[0] === "deferred") await this.index(codespace, Number(r[1]));
+  }
+
+  /** See SaveState.releaseSave. */
+  async releaseSave(codespace: string, owner: string): Promise<void> {
+    await this.call(() => this.cmd.codespaceReleaseSave(this.key(codespace), owner));
+    await this.index(codespace, Date.now());
+  }
+
+  /** See SaveState.unsavedCount: the size of the due index. */
+  async unsavedCount(): Promise<number> {
+    return this.call(() => this.cmd.zcard(this.saveIndex));
+  }
+
+  /** Sets a codespace's due time in the index. */
+  private async index(codespace: string, due: number): Promise<void> {
+    await this.call(() => this.cmd.zadd(this.saveIndex, due, codespace));
+  }
+
+  /**
+   * Removes a clean codespace from the index, then checks the hash again: a commit that landed
+   * meanwhile (its own index write may have come before the removal) is put back.
+   */
+  private async unindex(codespace: string): Promise<void> {
+    await this.call(() => this.cmd.zrem(this.saveIndex, codespace));
+    const dirty = await this.call(() => this.cmd.hexists(this.key(codespace), "dirty_since"));
+    if (dirty) await this.index(codespace, Date.now());
   }
 
   onExpired(listener: ExpiredListener): void {

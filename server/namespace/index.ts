@@ -1,0 +1,94 @@
+/**
+ * The `/codespace` namespace: joins each authenticated socket to its codespace's room, sends the
+ * `connected` snapshot, and runs each client event through its declared pipeline (events.ts,
+ * pipeline.ts). Transport concerns only: acks, `operation_error`, rooms, broadcasts, expiry
+ * disconnects; the document core is codespace.ts.
+ *
+ * Layout: types.ts (socket types, rooms), pipeline.ts (the stage runner), guards.ts, observers.ts,
+ * events.ts (the pipelines of insert_value, create_selection, pull), broadcast.ts (commit and
+ * expiry broadcasts, delivery count), unknown-event.ts.
+ */
+import { setTimeout as delay } from "node:timers/promises";
+import type { Codespace } from "../codespace.js";
+import type { CodespaceRegistry } from "../codespace-registry.js";
+import { toCodespaceError } from "../errors.js";
+import type { Snapshot } from "../store/code-store.js";
+import { admit } from "../connection-cap.js";
+import { Presence } from "../presence.js";
+import type { ConnectedPayload } from "../protocol/events.js";
+import { countDeliveries } from "./broadcast.js";
+import { clientEvents, type EventDeps } from "./events.js";
+import { attachEvent, type EventContext } from "./pipeline.js";
+import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+import { answerUnknownEvents } from "./unknown-event.js";
+
+export { broadcaster, expireLocally } from "./broadcast.js";
+export { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+
+export interface NamespaceDeps extends EventDeps {
+  registry: CodespaceRegistry;
+}
+
+/** Attempts at opening a codespace for a new socket before it is told `store_unavailable`. */
+const OPEN_ATTEMPTS = 3;
+
+/**
+ * Opens the socket's codespace, retrying `store_unavailable` (OPEN_ATTEMPTS in all, 50 ms apart,
+ * then 100 ms): on a busy machine a burst of handshakes delays the event loop past the store's
+ * per-command timeout although Redis answered, and failing the open costs the socket its session.
+ * A store that is really down fails at once each time, so this adds at most 150 ms.
+ * @throws CodespaceError from the last attempt
+ */
+async function openCodespace(codespace: Codespace): Promise<Snapshot> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await codespace.open();
+    } catch (err) {
+      if (attempt >= OPEN_ATTEMPTS || toCodespaceError(err).code !== "store_unavailable") throw err;
+      await delay(50 * attempt);
+    }
+  }
+}
+
+/** Wires the connection handler and the client events of the namespace. */
+export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): void {
+  const { registry, config, logger, metrics } = deps;
+  const presence = new Presence(nsp, logger);
+  const events = clientEvents(deps);
+
+  nsp.on("connection", async (socket: CodespaceSocket) => {
+    const { codespace: id, mode } = socket.data;
+    const room = roomOf(id);
+    const ids = { socket: socket.id, codespace: id }; // no logger.child per socket: it costs heap per connection
+    if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics })) return;
+    if (metrics) countDeliveries(socket, metrics);
+    socket.on("disconnect", () => deps.rateLimiter?.forget(socket.id));
+    socket.join(room);
+    presence.joined(socket, room);
+    const codespace = registry.acquire(id);
+    logger.info({ ...ids, mode, transport: socket.conn.transport.name }, "socket connected");
+    socket.on("disconnect", (reason) => {
+      registry.release(id);
+      presence.left(socket.id, room);
+      logger.info({ ...ids, reason }, "socket disconnected");
+    });
+
+    const ctx: EventContext = { socket, codespace, room };
+    attachEvent(ctx, events.insert_value);
+    attachEvent(ctx, events.create_selection);
+    answerUnknownEvents(socket);
+    attachEvent(ctx, events.pull);
+
+    try {
+      const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);
+      if (!socket.connected) return;
+      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users };
+      socket.emit("connected", payload);
+    } catch (err) {
+      const e = toCodespaceError(err);
+      logger.warn({ ...ids, code: e.code }, "could not open codespace");
+      socket.emit("operation_error", { event: "connected", error: e.toWire() });
+      socket.disconnect(false);
+    }
+  });
+}

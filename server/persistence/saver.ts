@@ -1,0 +1,166 @@
+/**
+ * Durable saves (docs/integration.md, "Saves"): sends the code of unsaved codespaces to the `save`
+ * hook (the HTTP sink of SAVE_URL), from any process, one process per codespace at a time.
+ *
+ * The state that must survive a crash lives in the store, in each codespace's own record (see
+ * SaveState): the commit marks it unsaved and holds its TTL; this process only finds work (polling
+ * `dueSaves`, a hint), claims it with a lease (`claimSave`: debounce SAVE_DEBOUNCE_MS, at most
+ * SAVE_MAX_WAIT_MS), calls the hook with the code it read, and settles it (`settleSave`: the site
+ * has that version; clean unless newer commits came). A failure (error, non-2xx/409 answer,
+ * timeout SAVE_TIMEOUT_MS) keeps the lease for an exponential backoff with jitter (capped at
+ * SAVE_RETRY_MAX_MS, the attempt count kept in the store) and retries, forever. When the process
+ * dies, its lease lapses (SAVE_LEASE_MS at most) and another process's poll takes over.
+ * Versions sent for a codespace only grow: each claim reads the current version, and leases outlast
+ * a request. `tmp-` codespaces never reach here (their commits do not mark them unsaved).
+ *
+ * Logs: `codespace saved` (info), `save failed; will retry` (warn, with the attempt, the delay and
+ * how long the codespace has been unsaved), `save step failed` (warn: the store was unavailable).
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { withTimeout, type HookFailures, type Hooks, type SaveOutcome } from "../hooks.js";
+import type { Logger } from "../logger.js";
+import type { SaveState } from "../store/code-store.js";
+import type { SaveMetrics } from "./save-metrics.js";
+
+export interface SaverOptions {
+  store: SaveState;
+  save: NonNullable<Hooks["save"]>;
+  debounceMs: number;
+  maxWaitMs: number;
+  leaseMs: number;
+  timeoutMs: number;
+  retryMaxMs: number;
+  logger: Logger;
+  metrics?: SaveMetrics;
+  failures?: HookFailures;
+}
+
+/** First retry delay before jitter, ms. */
+const RETRY_BASE_MS = 250;
+/** Codespaces read from the due index per poll. */
+const POLL_LIMIT = 100;
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class Saver {
+  /** This process's claim owner id: host, pid and a random part. */
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** Codespaces this process committed (or retried) and has not seen saved: flushed at shutdown. */
+  private readonly owed = new Set<string>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly pollMs: number;
+
+  constructor(private readonly o: SaverOptions) {
+    this.pollMs = Math.min(1000, Math.max(20, Math.floor(o.debounceMs / 2)));
+  }
+
+  /** Starts polling for due saves. */
+  start(): void {
+    this.schedulePoll();
+  }
+
+  /** This process committed to `codespace` (it owes that save at shutdown). */
+  committed(codespace: string): void {
+    this.owed.add(codespace);
+  }
+
+  /**
+   * Graceful shutdown: stops polling, then within `flushMs` tries once (no debounce) to save what this
+   * process owes; a codespace still unsaved is left claimable by the others (lease released), never
+   * lost: its unsaved state stays in the store.
+   */
+  async close(flushMs: number): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.pollTimer);
+    for (const [id, t] of this.retries) {
+      clearTimeout(t);
+      this.owed.add(id);
+    }
+    this.retries.clear();
+    const deadline = new Promise<void>((r) => setTimeout(r, flushMs).unref());
+    await Promise.race([Promise.allSettled([...this.running.values()]), deadline]);
+    const flush = [...this.owed].filter((id) => !this.running.has(id)).map((id) => this.run(id, true));
+    await Promise.race([Promise.allSettled(flush), deadline]);
+    await Promise.allSettled([...this.running.keys()].map((id) => this.o.store.releaseSave(id, this.owner)));
+  }
+
+  private schedulePoll(): void {
+    if (this.closed) return;
+    this.pollTimer = setTimeout(() => void this.poll().finally(() => this.schedulePoll()), this.pollMs);
+    this.pollTimer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    let ids: string[];
+    try {
+      ids = await this.o.store.dueSaves(POLL_LIMIT);
+    } catch (err) {
+      this.o.logger.debug({ err: describe(err) }, "could not read the due saves");
+      return;
+    }
+    for (const id of ids) if (!this.closed && !this.running.has(id) && !this.retries.has(id)) void this.run(id, false);
+  }
+
+  private run(id: string, force: boolean): Promise<void> {
+    const p = this.attempt(id, force)
+      .catch((err: unknown) => this.o.logger.warn({ codespace: id, err: describe(err) }, "save step failed"))
+      .finally(() => this.running.delete(id));
+    this.running.set(id, p);
+    return p;
+  }
+
+  private async attempt(id: string, force: boolean): Promise<void> {
+    const { store, logger, metrics } = this.o;
+    const claim = await store.claimSave(id, { owner: this.owner, leaseMs: this.o.leaseMs, debounceMs: this.o.debounceMs, maxWaitMs: this.o.maxWaitMs, force });
+    if (claim.status === "gone" || claim.status === "clean") {
+      this.owed.delete(id);
+      return;
+    }
+    if (claim.status === "busy") return;
+    const started = Date.now();
+    let outcome: SaveOutcome;
+    try {
+      outcome = await withTimeout("save", this.o.timeoutMs, (signal) =>
+        this.o.save({ codespace: id, epoch: claim.epoch, version: claim.version, code: claim.code, signal }),
+      );
+      if (outcome !== "saved" && outcome !== "conflict") throw new TypeError(`the save hook answered ${String(outcome)}`);
+    } catch (err) {
+      metrics?.saves.inc({ result: "failed" });
+      this.o.failures?.count("save", err);
+      const unsavedForS = Math.round((claim.now - claim.dirtySince + Date.now() - started) / 1000);
+      if (this.closed) {
+        await store.releaseSave(id, this.owner);
+        logger.warn({ codespace: id, version: claim.version, unsavedForS, err: describe(err) }, "save failed at shutdown; left to the other processes");
+        return;
+      }
+      const cap = Math.min(this.o.retryMaxMs, RETRY_BASE_MS * 2 ** Math.min(claim.attempts, 20));
+      const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
+      await store.deferSave(id, this.owner, delay);
+      this.owed.add(id);
+      logger.warn({ codespace: id, version: claim.version, attempt: claim.attempts + 1, retryInMs: delay, unsavedForS, err: describe(err) }, "save failed; will retry");
+      const t = setTimeout(() => {
+        this.retries.delete(id);
+        if (!this.closed) void this.run(id, false);
+      }, delay);
+      this.retries.set(id, t);
+      return;
+    }
+    metrics?.saves.inc({ result: outcome });
+    metrics?.lag.observe(Math.max(0, claim.now - claim.dirtySince + Date.now() - started) / 1000);
+    const state = await store.settleSave(id, this.owner, {
+      epoch: claim.epoch,
+      version: claim.version,
+      claimedAt: claim.now,
+      debounceMs: this.o.debounceMs,
+      maxWaitMs: this.o.maxWaitMs,
+    });
+    if (state !== "dirty") this.owed.delete(id);
+    logger.info({ codespace: id, version: claim.version, result: outcome, state }, "codespace saved");
+  }
+}
