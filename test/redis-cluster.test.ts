@@ -6,6 +6,7 @@
  * - presence, selections and `expired` for keys on every master, across the processes;
  * - an expiry no keyspace event reported is found after the master's subscription comes back;
  * - the commit feed for keys with braces (channel in the key's slot);
+ * - durable saves (its own cluster, a stub site): codespaces on every master saved at their version;
  * - failover (its own cluster): SIGKILL the master of a codespace's slot while two writers type,
  *   REDIS_WAIT_REPLICAS=1: the replica takes over, editing resumes by itself, every acknowledged
  *   update is in the final text exactly once;
@@ -39,6 +40,9 @@ import {
   type Editor,
 } from "./helpers/editors.js";
 import { loadTrace } from "./helpers/traces.js";
+import { pythonShareToken } from "./helpers/share-token.js";
+import { startStubSite, type StubSite } from "./helpers/stub-site.js";
+import { stored } from "./helpers/editors.js";
 
 /** Patches applied between two turns of the event loop (a burst of typing). */
 const BURST = 64;
@@ -268,6 +272,56 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
       }
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe("durable saves on a Redis Cluster (SAVE_URL, two processes)", () => {
+  const SECRET = "cluster-saves-secret";
+  let cluster: RedisClusterHandle;
+  let site: StubSite;
+  let servers: ServerProcess[];
+
+  before(async () => {
+    [cluster, site] = await Promise.all([startRedisCluster(), startStubSite()]);
+    const env = {
+      REDIS_CLUSTER_NODES: cluster.seeds, SHARE_TOKEN_SECRET: SECRET, SAVE_URL: site.url, SAVE_SECRET: site.secret,
+      SAVE_DEBOUNCE_MS: "300", SAVE_MAX_WAIT_MS: "1000", SAVE_TIMEOUT_MS: "500", SAVE_LEASE_MS: "1500", SAVE_RETRY_MAX_MS: "400",
+    };
+    servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  });
+  after(async () => {
+    await Promise.allSettled((servers ?? []).map((s) => s.stop()));
+    await site?.close();
+    await cluster?.stop();
+  });
+
+  test("codespaces on every master, edited from both processes, reach the site at their stored version; the unsaved marks clear", { timeout: 90_000 }, async () => {
+    const ids = await keysOnEveryMaster(cluster, randomUUID());
+    assert.equal(ids.length, 3);
+    const raw = cluster.clusterClient();
+    const groups: Editor[][] = [];
+    try {
+      for (const [i, cs] of ids.entries()) {
+        const token = pythonShareToken(SECRET, `${cs}:${Math.floor(Date.now() / 1000) + 3600}:edit`);
+        groups.push([await connectEditor(servers[0]!.url, token, `s${i}`, "websocket"), await connectEditor(servers[1]!.url, token, `t${i}`, "websocket")]);
+      }
+      await Promise.all(groups.map((eds) => editAll(eds, 15)));
+      for (const [i, cs] of ids.entries()) {
+        await assertConverged(raw as unknown as Redis, cs, groups[i]!);
+        const want = await stored(raw as unknown as Redis, cs);
+        await site.waitFor(() => site.savesOf(cs).at(-1)?.version === want.version, 20_000, `version ${want.version} of ${cs} saved`);
+        assert.equal(site.savesOf(cs).at(-1)!.code, want.code);
+        await withTimeout(
+          (async () => {
+            while (await raw.hexists(cs, "dirty_since")) await new Promise((r) => setTimeout(r, 20));
+          })(),
+          5000,
+          `${cs} clean after its save`,
+        );
+      }
+    } finally {
+      for (const eds of groups) closeAll(eds);
     }
   });
 });
