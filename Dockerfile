@@ -3,7 +3,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
-RUN npm ci
+# --ignore-scripts: the `prepare` build needs the sources, copied below (bufferutil ships prebuilt binaries)
+RUN npm ci --ignore-scripts
 COPY protocol ./protocol
 COPY server ./server
 COPY client ./client
@@ -17,7 +18,7 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8888

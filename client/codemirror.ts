@@ -133,6 +133,7 @@ const remoteSelections = StateField.define<ReadonlyMap<string, RemoteSelection>>
   provide: (field) =>
     EditorView.decorations.compute([field], (state): DecorationSet => {
       const decos: Range<Decoration>[] = [];
+      const labelled = new Set<number>();
       for (const sel of state.field(field).values()) {
         for (const r of sel.ranges) {
           const from = Math.min(r.anchor, r.head);
@@ -146,11 +147,20 @@ const remoteSelections = StateField.define<ReadonlyMap<string, RemoteSelection>>
             );
           }
           decos.push(Decoration.widget({ widget: new CursorWidget(sel.id, sel.color, sel.label), side: 1 }).range(r.head));
+          // room above the line for the label: it never covers text, and is never clipped on line 1
+          const line = state.doc.lineAt(r.head).from;
+          if (!labelled.has(line)) {
+            labelled.add(line);
+            decos.push(Decoration.line({ class: "cm-remote-cursor-line" }).range(line));
+          }
         }
       }
       return Decoration.set(decos, true);
     }),
 });
+
+/** Height of a remote cursor's name label (and of the room made for it above its line), px. */
+const LABEL_HEIGHT_PX = 14;
 
 const theme = EditorView.baseTheme({
   ".cm-remote-cursor": {
@@ -162,16 +172,22 @@ const theme = EditorView.baseTheme({
   },
   ".cm-remote-cursor-label": {
     position: "absolute",
-    top: "-1.35em",
+    // sits in the line's extra top padding (cm-remote-cursor-line), just above the glyphs
+    bottom: "100%",
     left: "-2px",
-    fontSize: "0.7em",
-    lineHeight: "1.3",
+    fontSize: `${LABEL_HEIGHT_PX - 3}px`,
+    lineHeight: `${LABEL_HEIGHT_PX - 1}px`,
+    height: `${LABEL_HEIGHT_PX - 1}px`,
     padding: "0 3px",
     color: "white",
     whiteSpace: "nowrap",
     borderRadius: "3px 3px 3px 0",
     fontFamily: "sans-serif",
     opacity: "0.9",
+  },
+  // a line holding a remote cursor makes room for its label above the text
+  ".cm-line.cm-remote-cursor-line": {
+    paddingTop: `${LABEL_HEIGHT_PX}px`,
   },
 });
 

@@ -1,7 +1,9 @@
 /**
  * Public API of the codespace client (Node and browsers). See docs/protocol.md for the wire contract.
  */
-export { CodespaceClient, type CodespaceSocket } from "./codespace-client.js";
+export { CodespaceClient } from "./codespace-client.js";
+export { CodespaceConnection, DEFAULT_ACK_TIMEOUT_MS, type CodespaceSocket, type ConnectionEvents, type ConnectionOptions } from "./connection.js";
+export { SyncEngine, type PullState, type PushState, type SyncEngineEvents, type SyncEngineOptions, type SyncPhase, type SyncTransport } from "./sync-engine.js";
 export { CodespaceClientError, type ClientErrorCode } from "./errors.js";
 export type {
   CodespaceClientEvents,

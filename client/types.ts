@@ -22,6 +22,17 @@ export interface ConnectOptions {
    * Default 4194304 (the server's default).
    */
   maxMessageBytes?: number;
+  /**
+   * How long an acknowledgement of `insert_value` or `pull` may take, ms (socket.io-client's
+   * `timeout()`); past it the client drops the connection and resyncs on a new one (nothing is lost:
+   * a resent batch is deduplicated). Default 60000.
+   */
+  ackTimeoutMs?: number;
+  /**
+   * Display name shown to the others (presence), sent as `auth.name` at every handshake: at most 40
+   * characters. To change it later, set `client.socket.auth.name`: it is sent at the next handshake.
+   */
+  name?: string;
   /** Extra Socket.IO options (merged last, except `auth`). */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }

@@ -10,6 +10,7 @@
  */
 import type { Config } from "../server/config.js";
 import { createServer } from "../server/index.js";
+import { exitOnStartupError } from "../server/startup-error.js";
 import { shareWithPrimary } from "./metrics-aggregator.js";
 import type { PrimaryMessage, WorkerMessage } from "./protocol.js";
 import { setupStickyWorker } from "./sticky-adapter.js";
@@ -47,10 +48,11 @@ function leaveCluster(): Promise<void> {
 }
 
 export async function runWorker(config: Config): Promise<void> {
-  const server = await createServer(config, { listen: false }).catch((err: Error) => {
-    process.stderr.write(`codespace-cluster worker ${process.pid}: could not start: ${err.message}\n`);
-    process.exit(1);
-  });
+  // resolves once Redis answers (meanwhile it logs "waiting for Redis at host:port"): the primary
+  // then routes sessions only to workers that can serve them
+  const server = await createServer(config, { listen: false }).catch((err: unknown) =>
+    exitOnStartupError(`codespace-cluster worker ${process.pid}`, err, config),
+  );
   setupStickyWorker(server.io);
   shareWithPrimary(server.metrics.registry);
   server.logger.info({ workerPid: process.pid }, "worker started");

@@ -53,6 +53,8 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export interface WireError {
   code: ErrorCode;
   message: string;
+  /** `doc_too_large` only: MAX_DOC_LENGTH, UTF-16 code units. */
+  limit?: number;
 }
 
 /** Every code, in declaration order. */

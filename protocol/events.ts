@@ -70,6 +70,11 @@ export interface ConnectedPayload {
   code: string;
   /** Everyone in the codespace, on every instance, this socket included (presence). */
   users: UserInfo[];
+  /**
+   * The codespace's TTL, seconds: it is deleted this long after its last update (or its creation)
+   * (CODESPACE_EXPIRE_UPDATE, or TMP_CODESPACE_EXPIRE_UPDATE for `tmp-` codespaces).
+   */
+  ttl: number;
 }
 
 /** A participant of a codespace (presence): one per socket. */
@@ -77,7 +82,7 @@ export interface UserInfo {
   /** Socket id (the `sender` of its updates and selections). */
   id: string;
   mode: Mode;
-  /** Display name, when the site API returned one. */
+  /** Display name: the site API's, else the one the client chose in `auth.name` (at most 40 characters). */
   name?: string;
 }
 

@@ -55,8 +55,11 @@ export class VersionTooOldError extends CodespaceError {
   }
 }
 export class DocTooLargeError extends CodespaceError {
-  constructor(limit: number) {
-    super(ErrorCodes.DOC_TOO_LARGE, `the document would exceed ${limit} UTF-16 code units`);
+  constructor(readonly limit: number) {
+    super(ErrorCodes.DOC_TOO_LARGE, `the document would exceed ${limit} UTF-16 code units (MAX_DOC_LENGTH); nothing was applied`);
+  }
+  override toWire(): WireError {
+    return { code: this.code, message: this.message, limit: this.limit };
   }
 }
 export class StoreUnavailableError extends CodespaceError {

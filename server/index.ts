@@ -21,12 +21,14 @@ import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
 import { createMetrics, type AuthOutcome, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
-import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace/index.js";
+import { attachNamespace, broadcaster, expireLocally, roomOf, type CodespaceNamespace } from "./namespace/index.js";
+import { PresenceHeartbeat } from "./presence-heartbeat.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
 import { MemoryStore } from "./store/memory-store.js";
-import { RedisStore } from "./store/redis-store.js";
-import { connectRedisAdapter } from "./redis-adapter.js";
+import { startRedis } from "./redis-backend.js";
+import { storeReadyMiddleware } from "./store-ready.js";
+import { displayNameMiddleware } from "./display-name.js";
 
 export interface CodespaceServer {
   io: Server;
@@ -60,6 +62,14 @@ export interface CreateServerOptions {
    */
   listen?: boolean;
   /**
+   * With REDIS_URL: resolve only once Redis answers (default true: embedding, tests, cluster workers,
+   * which tell the primary they are ready only then). False (main.ts): resolve as soon as the port is open; until Redis answers `/readyz`
+   * is 503 and handshakes are refused with `store_unavailable`.
+   */
+  waitForRedis?: boolean;
+  /** The code store to use instead of the default one (main.ts: the persistent in-memory store). */
+  store?: CodeStore;
+  /**
    * A site's own hooks (docs/integration.md): its authenticate hooks are tried before the built-ins,
    * its save/load replace the HTTP sink of SAVE_URL.
    */
@@ -78,17 +88,18 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;
 
+  // With Redis, the port opens at once: until Redis answers (and whenever it is lost) /readyz is 503,
+  // handshakes are refused with store_unavailable, and redis-watch.ts logs what it waits for.
   const redisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : config.redisUrl ? { url: config.redisUrl } : undefined;
-  const redisStore = redisTarget
-    ? await RedisStore.connect({ ...redisTarget, waitReplicas: config.redisWaitReplicas, keyPrefix: config.keyPrefix, historyLength: config.historyLength, logger, onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }) })
-    : undefined;
-  const store: CodeStore = redisStore ?? new MemoryStore({ historyLength: config.historyLength });
-  const redisAdapter = redisTarget ? await connectRedisAdapter(redisTarget) : undefined;
+  const redis = redisTarget && !options.store ? startRedis(redisTarget, config, logger, metrics) : undefined;
+  const store: CodeStore = options.store ?? redis?.store ?? new MemoryStore({ historyLength: config.historyLength });
+  const redisAdapter = redis?.adapter;
 
-  const isReady = () =>
-    !shuttingDown && store.isReady() && (!redisAdapter || redisAdapter.isReady());
+  const isStoreReady = () => (redis ? redis.isReady() : store.isReady());
+  // /readyz also wants every cluster master up; handshakes only need the store (other masters work)
+  const isReady = () => !shuttingDown && isStoreReady() && (redis?.store.problems().length ?? 0) === 0;
 
-  const httpServer = createHttpServer(httpRoutes({ isReady, problems: () => redisStore?.problems() ?? [], metrics: metricsHandler(metrics.registry) }));
+  const httpServer = createHttpServer(httpRoutes({ isReady, problems: () => redis?.store.problems() ?? [], metrics: metricsHandler(metrics.registry) }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,
@@ -114,16 +125,21 @@ export async function createServer(config: Config, options: CreateServerOptions 
     failures.notify("onCommit", hooks.onCommit, { codespace, ...commit }, config.hookTimeoutMs);
   }, persistence.registry);
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
+  nsp.use(storeReadyMiddleware(isStoreReady));
   nsp.use(authMiddleware({
     hooks: hooks.authenticate, selfBounded: builtins.selfBounded, timeoutMs: config.hookTimeoutMs, logger, count, failures,
     unhandledMessage: "this server checks no share tokens: set API_BASE_URL or SHARE_TOKEN_SECRET (only tmp- tokens work without them)",
   }));
+  nsp.use(displayNameMiddleware());
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
   persistence.attach(nsp);
   attachHookEvents(nsp, hooks, failures, config.hookTimeoutMs);
   const rateLimiter = new SocketRateLimiter(config);
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
+  // user_left for the sockets of a crashed peer process (presence-heartbeat.ts)
+  const heartbeat = redisTarget && redis ? new PresenceHeartbeat(nsp, { ...redisTarget, keyPrefix: config.keyPrefix, logger, roomOf }) : undefined;
   store.onExpired((codespace) => {
+    if (heartbeat && PresenceHeartbeat.owns(codespace)) return; // a presence key, not a codespace
     registry.invalidate(codespace);
     expireLocally(nsp, codespace);
     logger.info({ codespace }, "codespace expired");
@@ -138,6 +154,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
     });
   }
   const port = options.listen !== false ? (httpServer.address() as AddressInfo).port : config.port;
+  if (redis && options.waitForRedis !== false) await redis.ready;
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -148,10 +165,10 @@ export async function createServer(config: Config, options: CreateServerOptions 
       nsp.local.disconnectSockets(true);
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
+      await heartbeat?.close();
       // what this process owes is saved now, or left claimable in the store (never lost)
       await persistence.close(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
-      await store.close();
-      await redisAdapter?.close();
+      await (redis ? redis.close() : store.close());
     })());
 
   return { io, httpServer, port, logger, registry, metrics, rateLimiter, isReady, close };

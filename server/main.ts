@@ -1,9 +1,14 @@
 /**
  * Process entry: read the config from the environment, start the server, shut down gracefully on
- * SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS. A bad setting exits 1 with one line naming it.
+ * SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS (which also writes the in-memory store's DATA_DIR).
+ * Every startup failure (a bad setting, the port taken, DATA_DIR unwritable, ...) exits 1 with one
+ * line on stderr (startup-error.ts).
  */
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createServer } from "./index.js";
+import { createLogger } from "./logger.js";
+import { exitOnStartupError } from "./startup-error.js";
+import { PersistentMemoryStore } from "./store/persistent-memory-store.js";
 
 let config: Config;
 try {
@@ -16,13 +21,17 @@ try {
   throw err;
 }
 
-const server = await createServer(config).catch((err: Error) => {
-  process.stderr.write(`codespace-server: could not start: ${err.message}\n`);
-  process.exit(1);
-});
+const fail = (err: unknown): never => exitOnStartupError("codespace-server", err, config);
+
+const logger = createLogger(config.logLevel);
+// Without Redis, the embedded store keeps its codespaces in DATA_DIR across restarts.
+const store = config.redisUrl || config.redisClusterNodes
+  ? undefined
+  : await PersistentMemoryStore.open({ historyLength: config.historyLength, dataDir: config.dataDir, logger }).catch(fail);
+const server = await createServer(config, { logger, store, waitForRedis: false }).catch(fail);
 const host = config.host === "0.0.0.0" ? "localhost" : config.host;
 server.logger.info(
-  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisClusterNodes ? "redis-cluster" : config.redisUrl ? "redis" : "memory" },
+  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisClusterNodes ? "redis-cluster" : config.redisUrl ? "redis" : "memory", dataDir: store?.dataDir },
   "listening",
 );
 

@@ -24,6 +24,17 @@ export type RedisTarget = { url: string } | { clusterNodes: readonly { host: str
 
 /** Connects both connections (waiting through reconnects) and builds the adapter. */
 export async function connectRedisAdapter(target: string | RedisTarget): Promise<RedisAdapterHandle> {
+  const handle = createRedisAdapter(target);
+  await handle.connected;
+  return handle;
+}
+
+/**
+ * Builds the adapter at once and connects in the background (its subscriptions wait in ioredis's
+ * offline queue): the server can listen, answer `/readyz` 503 and refuse handshakes while Redis is
+ * not there yet. `connected` resolves at the first moment both connections are ready.
+ */
+export function createRedisAdapter(target: string | RedisTarget): RedisAdapterHandle & { connected: Promise<void> } {
   const t: RedisTarget = typeof target === "string" ? { url: target } : target;
   const nodeOptions = { retryStrategy, maxRetriesPerRequest: null };
   let pub: Redis | Cluster;
@@ -39,7 +50,6 @@ export async function connectRedisAdapter(target: string | RedisTarget): Promise
   // failures show in isReady() and the store's errors; an 'error' without a listener would throw
   for (const conn of [pub, sub]) conn.on("error", () => {});
   if (sub instanceof Cluster) retrySubscriptions(sub);
-  await Promise.all([connectUntilReady(pub), connectUntilReady(sub)]);
   const adapter =
     "clusterNodes" in t
       ? // "dynamic": one sharded channel per codespace room (socket-id rooms stay on the main
@@ -50,7 +60,10 @@ export async function connectRedisAdapter(target: string | RedisTarget): Promise
         // i.e. one shard delivering everything to every process.
         createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" })
       : createAdapter(pub, sub);
+  const connected = Promise.all([connectUntilReady(pub), connectUntilReady(sub)]).then(() => {});
+  connected.catch(() => {});
   return {
+    connected,
     adapter,
     isReady: () => pub.status === "ready" && sub.status === "ready",
     close: async () => {

@@ -44,3 +44,18 @@ test("the next test still runs", () => {});
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("every test file takes test(), describe() and hooks from the bounded wrapper, not node:test", async () => {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const { REPO_ROOT } = await import("./helpers/server-process.js");
+  const dir = join(REPO_ROOT, "test");
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".test.ts"));
+  assert.ok(files.length > 20, `test sources found in ${dir}`);
+  const unbounded: string[] = [];
+  for (const f of files) {
+    const source = await readFile(join(dir, f), "utf8");
+    // A value import of node:test (type-only imports are fine) would register unbounded tests.
+    if (/^import\s+(?!type\b)[^;]*from\s+"node:test"/m.test(source)) unbounded.push(f);
+  }
+  assert.deepEqual(unbounded, [], "these files import node:test directly; use ./helpers/bounded.js");
+});

@@ -5,10 +5,9 @@
  * identical text equal to the Redis `code` field; a remote cursor is drawn; a page survives its
  * server process being restarted on the same port.
  *
- * Writes a screenshot of the two pages side by side to `.tmp/demo.png`, or to `docs/demo.png` when
- * UPDATE_DEMO_PNG=1.
+ * Writes a screenshot of the two pages side by side to `.tmp/demo-e2e.png`.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -110,7 +109,7 @@ async function typeText(page: Page, text: string): Promise<void> {
 
 before(async () => {
   const { buildWeb } = (await import(pathToFileURL(join(REPO_ROOT, "scripts", "build-web.mjs")).href)) as {
-    buildWeb(opts?: { minify?: boolean }): Promise<string>;
+    buildWeb(opts?: { minify?: boolean }): Promise<unknown>;
   };
   await buildWeb();
   redis = await startRedis();
@@ -213,7 +212,8 @@ describe("two browsers on two server processes", { timeout: 60_000 }, () => {
         `</body>`,
     );
     await sheet.waitForFunction(() => Array.from(document.images).every((i) => i.complete));
-    const out = process.env.UPDATE_DEMO_PNG === "1" ? join(REPO_ROOT, "docs", "demo.png") : join(REPO_ROOT, ".tmp", "demo.png");
+    // docs/demo.png comes from test/demo-page.test.ts (UPDATE_DEMO_PNG=1)
+    const out = join(REPO_ROOT, ".tmp", "demo-e2e.png");
     await mkdir(join(out, ".."), { recursive: true });
     await writeFile(out, await sheet.screenshot());
     await sheet.close();

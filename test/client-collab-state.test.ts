@@ -1,5 +1,5 @@
 /** receiveServerUpdates: an own empty update the client had dropped must not confirm its next update. */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { ChangeSet } from "@codemirror/state";
 import { getSyncedVersion, sendableUpdates } from "@codemirror/collab";

@@ -2,7 +2,7 @@
  * Client unit tests that need no server: wire <-> ChangeSet conversions, the version-ordering
  * buffer, and the headless collab state (line separator, compaction).
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { ChangeSet, Text } from "@codemirror/state";
 import { sendableUpdates } from "@codemirror/collab";

@@ -3,7 +3,7 @@
  * concurrent random edits on both transports, reconnect after a forced disconnect mid-edit with no
  * duplicated text, selections, and a refused handshake.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";

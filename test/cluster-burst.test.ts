@@ -5,7 +5,7 @@
  * with no `connect_error`, and no worker may log `Session ID unknown` (a polling request or an
  * upgrade handed to a worker that does not hold its session).
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";

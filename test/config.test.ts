@@ -47,6 +47,7 @@ test("API_BASE_URL gains a trailing slash; CORS_ORIGIN is a list of origins", ()
   assert.equal(c.apiBaseUrl, "http://site.example/api/");
   assert.deepEqual(c.corsOrigins, ["http://a.test", "https://b.test:8443", "http://[::1]:3000"]);
   assert.deepEqual(loadConfig({ CORS_ORIGIN: "*" }).corsOrigins, ["*"]);
+  assert.deepEqual(loadConfig({ CORS_ORIGIN: "null, http://a.test" }).corsOrigins, ["null", "http://a.test"], "null: pages opened from disk");
 });
 
 for (const [key, value] of [

@@ -45,3 +45,18 @@ test("another origin gets no access-control-allow-origin (the browser blocks the
     assert.equal(pre.headers.get("access-control-allow-origin"), null, `preflight ${origin}`);
   }
 });
+
+test("CORS_ORIGIN=null admits a page opened from disk (Origin: null), and only that", async () => {
+  const { server, url } = await startInProcessServer({ CORS_ORIGIN: "null" });
+  try {
+    const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling&t=${Date.now()}`, { headers: { origin: "null" } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("access-control-allow-origin"), "null");
+    assert.match(await res.text(), /"sid":/);
+    const other = await fetch(`${url}/socket.io/?EIO=4&transport=polling&t=${Date.now()}`, { headers: { origin: ALLOWED } });
+    await other.arrayBuffer();
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+  } finally {
+    await server.close();
+  }
+});

@@ -79,7 +79,7 @@ for (const transports of TRANSPORTS) {
       const from = stub.calls.length;
       const { socket, connected } = await connectSocket(url, token, t);
       try {
-        assert.deepEqual(Object.keys(connected).sort(), ["code", "codespace", "epoch", "id", "mode", "users", "version"]);
+        assert.deepEqual(Object.keys(connected).sort(), ["code", "codespace", "epoch", "id", "mode", "ttl", "users", "version"]);
         assert.equal(connected.id, socket.id);
         assert.equal(connected.codespace, token);
         assert.equal(connected.mode, "edit");

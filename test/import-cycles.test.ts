@@ -2,7 +2,7 @@
  * No import cycles in the sources (server/, cluster/, client/, protocol/), type-only imports
  * included: dpdm parses the TypeScript sources (not dist/) and resolves `.js` specifiers to `.ts`.
  */
-import { test } from "node:test";
+import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";

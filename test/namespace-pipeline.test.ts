@@ -4,7 +4,7 @@
  * request gets, and that order must stay as documented. A real Socket.IO server with the real
  * namespace wiring (attachNamespace), a test-controlled shutdown flag and a minimal auth middleware.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";

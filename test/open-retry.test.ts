@@ -4,7 +4,7 @@
  * 500 ms command timeout, so the first open fails with store_unavailable; the retry gets the
  * snapshot and the socket its `connected` event instead of `operation_error` + disconnect.
  */
-import { after, before, test } from "node:test";
+import { after, before, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { startInProcessServer, type InProcessServer } from "./helpers/in-process-server.js";

@@ -170,7 +170,9 @@ function assertRefused(ack: unknown, code: Code, label: string): void {
   assert.deepEqual(Object.keys(ack).sort(), ["error", "ok"], `${label}: ack ${JSON.stringify(ack)}`);
   const { ok, error } = ack as { ok: unknown; error: { code: unknown; message: unknown } };
   assert.equal(ok, false, label);
-  assert.deepEqual(Object.keys(error).sort(), ["code", "message"], `${label}: error ${JSON.stringify(error)}`);
+  // doc_too_large also carries the limit (MAX_DOC_LENGTH)
+  const keys = code === "doc_too_large" ? ["code", "limit", "message"] : ["code", "message"];
+  assert.deepEqual(Object.keys(error).sort(), keys, `${label}: error ${JSON.stringify(error)}`);
   assert.equal(error.code, code, `${label}: ${JSON.stringify(error)}`);
   assert.equal(typeof error.message, "string");
   assert.ok((error.message as string).length > 0, `${label}: empty message`);

@@ -68,8 +68,16 @@ describe("presence across two processes sharing Redis", { timeout: 60_000 }, () 
           other.socket.close();
         }
       } finally {
-        const left = nextEvent<UserLeftPayload>(a.socket, "user_left");
         const id = b.socket.id;
+        // c's user_left may reach a after b's copy of it arrived: wait for b's own
+        const left = new Promise<UserLeftPayload>((resolve) => {
+          const on = (p: UserLeftPayload): void => {
+            if (p.id !== id) return;
+            a.socket.off("user_left", on);
+            resolve(p);
+          };
+          a.socket.on("user_left", on);
+        });
         b.socket.close();
         assert.deepEqual(await left, { id });
       }

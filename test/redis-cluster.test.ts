@@ -75,6 +75,13 @@ async function waitReadyz(server: ServerProcess, pred: (r: Awaited<ReturnType<ty
   }
 }
 
+/** A server process, once `/readyz` says it is connected to the cluster (the port opens before). */
+async function startReady(env: Record<string, string>, opts?: Parameters<typeof startServerProcess>[1]): Promise<ServerProcess> {
+  const server = await startServerProcess(env, opts);
+  await waitReadyz(server, (x) => x.status === 200, 30_000, "ready at start");
+  return server;
+}
+
 describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () => {
   let cluster: RedisClusterHandle;
   let raw: Cluster;
@@ -86,7 +93,7 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
     raw = cluster.clusterClient();
     // a replay types far faster than people do: lift the per-socket rate limit
     const env = { REDIS_CLUSTER_NODES: cluster.seeds, RATE_LIMIT_EVENTS: "1000000", REDIS_WAIT_REPLICAS: "1" };
-    [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    [a, b] = await Promise.all([startReady(env), startReady(env)]);
   });
   after(async () => {
     await Promise.allSettled([a?.stop(), b?.stop()]);
@@ -227,7 +234,7 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
   });
 
   test("cluster mode (`npm run cluster`: dist/cluster/main.js, 2 workers) runs on REDIS_CLUSTER_NODES beside the other processes", async () => {
-    const primary = await startServerProcess(
+    const primary = await startReady(
       { REDIS_CLUSTER_NODES: cluster.seeds, WORKERS: "2" },
       { script: "dist/cluster/main.js", timeoutMs: 30_000 },
     );
@@ -288,7 +295,7 @@ describe("durable saves on a Redis Cluster (SAVE_URL, two processes)", () => {
       REDIS_CLUSTER_NODES: cluster.seeds, SHARE_TOKEN_SECRET: SECRET, SAVE_URL: site.url, SAVE_SECRET: site.secret,
       SAVE_DEBOUNCE_MS: "300", SAVE_MAX_WAIT_MS: "1000", SAVE_TIMEOUT_MS: "500", SAVE_LEASE_MS: "1500", SAVE_RETRY_MAX_MS: "400",
     };
-    servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    servers = await Promise.all([startReady(env), startReady(env)]);
   });
   after(async () => {
     await Promise.allSettled((servers ?? []).map((s) => s.stop()));
@@ -334,7 +341,7 @@ describe("failover: SIGKILL the master of a codespace's slot while two writers t
   before(async () => {
     cluster = await startRedisCluster();
     const env = { REDIS_CLUSTER_NODES: cluster.seeds, REDIS_WAIT_REPLICAS: "1" };
-    [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    [a, b] = await Promise.all([startReady(env), startReady(env)]);
   });
   after(async () => {
     await Promise.allSettled([a?.stop(), b?.stop()]);
@@ -378,7 +385,7 @@ describe("masters down for good (3 masters, no replicas)", () => {
 
   before(async () => {
     cluster = await startRedisCluster({ replicasPerMaster: 0 });
-    a = await startServerProcess({ REDIS_CLUSTER_NODES: cluster.seeds });
+    a = await startReady({ REDIS_CLUSTER_NODES: cluster.seeds });
   });
   after(async () => {
     await a?.stop();

@@ -5,7 +5,7 @@
  * (session bindings), `worker.clientsCount` as the least-connection input, and `connection` events
  * on the server given to `setupMaster`.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import cluster, { type Worker } from "node:cluster";
 import { join } from "node:path";

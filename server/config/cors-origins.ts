@@ -1,8 +1,9 @@
 /**
  * `CORS_ORIGIN`: a comma-separated list of origins, or `*`. An origin is what a browser sends in its
  * `Origin` header (RFC 6454 serialisation): `scheme://host[:port]`, lower case, no path, no trailing
- * slash, no default port. An entry in any other form could never match a request, so it is refused at
- * start instead of silently blocking the site.
+ * slash, no default port; or `null`, the opaque origin a page opened from disk (`file://`) sends, so
+ * the standalone demo page works from disk with `CORS_ORIGIN=null`. An entry in any other form could
+ * never match a request, so it is refused at start instead of silently blocking the site.
  */
 
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/;
@@ -17,10 +18,10 @@ export function parseCorsOrigins(list: string): readonly string[] {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const entry of entries) {
-    if (entry === "*" || (ORIGIN.test(entry) && sameAsParsed(entry))) continue;
+    if (entry === "*" || entry === "null" || (ORIGIN.test(entry) && sameAsParsed(entry))) continue;
     const meant = guess(entry);
     throw new Error(
-      `${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path, lower case) or *` +
+      `${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path, lower case), null or *` +
         (meant && meant !== entry ? `; did you mean ${meant}?` : ""),
     );
   }

@@ -67,7 +67,7 @@ export const VARIABLES = {
   }),
   corsOrigins: variable({
     env: "CORS_ORIGIN", schema: Joi.string().allow(""), default: "", unit: "list", defaultText: "none",
-    doc: "allowed CORS origins, comma-separated (`scheme://host[:port]`, anything else is refused at start), `*` for any; none: same origin only",
+    doc: "allowed CORS origins, comma-separated (`scheme://host[:port]`, or `null` for pages opened from disk; anything else is refused at start), `*` for any; none: same origin only",
     details: "allowed origins are echoed with `access-control-allow-credentials: true`, others get no `access-control-allow-origin`",
     parse: parseCorsOrigins,
   }),
@@ -185,5 +185,10 @@ export const VARIABLES = {
   saveRetryMaxMs: variable({
     env: "SAVE_RETRY_MAX_MS", schema: int().min(10).max(3_600_000), default: 30_000, unit: "ms",
     doc: "cap of the exponential backoff (with jitter) between failed save attempts",
+  }),
+  dataDir: variable({
+    env: "DATA_DIR", schema: Joi.string(), default: "./data", unit: "folder",
+    doc: "embedded default only (no `REDIS_URL`): folder where the in-memory store keeps its codespaces across restarts (relative to the working directory); delete it to wipe them",
+    details: "see \"Data folder\"",
   }),
 };

@@ -82,7 +82,8 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     try {
       const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);
       if (!socket.connected) return;
-      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users };
+      const ttl = id.startsWith("tmp-") ? config.tmpCodespaceExpireUpdate : config.codespaceExpireUpdate;
+      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users, ttl };
       socket.emit("connected", payload);
     } catch (err) {
       const e = toCodespaceError(err);

@@ -3,9 +3,11 @@
  * run on every keystroke (the hot path), and each failure names the offending field.
  * Semantic checks that need the document (range, surrogate pairs) live in document/changes.ts.
  *
- * Every function throws InvalidPayloadError (`invalid_payload`) and returns the payload typed.
+ * Every function throws InvalidPayloadError (`invalid_payload`) and returns the payload typed;
+ * `checkInsertValue` also throws DocTooLargeError (`doc_too_large`) for an insert longer than
+ * MAX_DOC_LENGTH (the result would exceed the limit whatever the document).
  */
-import { InvalidPayloadError } from "../errors.js";
+import { DocTooLargeError, InvalidPayloadError } from "../errors.js";
 import type { CreateSelectionPayload, InsertValuePayload, PullPayload, WireChange, WireUpdate } from "./events.js";
 
 /** Limits applied by the shape checks (from Config). */
@@ -62,7 +64,8 @@ function changeList(v: unknown, where: string, limits: PayloadLimits): WireChang
     if (typeof insert !== "string") fail(`${at}.insert must be a string`);
     if (to < from) fail(`${at}: to (${to}) is before from (${from})`);
     if (from < prevTo) fail(`${at} overlaps or is not sorted after the previous change (from ${from} < ${prevTo})`);
-    if (insert.length > limits.maxDocLength) fail(`${at}.insert is longer than ${limits.maxDocLength} UTF-16 code units`);
+    // whatever the document, the result would exceed the limit: the same code as the draft's check
+    if (insert.length > limits.maxDocLength) throw new DocTooLargeError(limits.maxDocLength);
     if (from === to && insert.length === 0) fail(`${at} changes nothing`);
     if (!insert.isWellFormed()) fail(`${at}.insert contains a lone surrogate`);
     prevTo = to;
@@ -93,7 +96,11 @@ export function checkInsertValue(p: unknown, limits: PayloadLimits): InsertValue
   return { epoch, version: v, updates: updates as WireUpdate[] };
 }
 
-/** `create_selection` `{ selections: [{ anchor, head }] }` with 1 to maxSelections ranges. */
+/**
+ * `create_selection` `{ selections: [{ anchor, head }] }` with 1 to maxSelections ranges. Positions
+ * beyond MAX_DOC_LENGTH are clamped to it rather than refused: a sender's local document may hold
+ * an oversized paste the server is about to refuse (`doc_too_large`), and a selection is advisory.
+ */
 export function checkCreateSelection(p: unknown, limits: PayloadLimits): CreateSelectionPayload {
   if (!isObject(p)) fail("payload must be an object { selections }");
   const s = p.selections;
@@ -103,8 +110,8 @@ export function checkCreateSelection(p: unknown, limits: PayloadLimits): CreateS
   const selections = s.map((r: unknown, i) => {
     if (!isObject(r)) fail(`selections[${i}] must be an object { anchor, head }`);
     return {
-      anchor: position(r.anchor, `selections[${i}].anchor`, limits.maxDocLength),
-      head: position(r.head, `selections[${i}].head`, limits.maxDocLength),
+      anchor: Math.min(position(r.anchor, `selections[${i}].anchor`, Number.MAX_SAFE_INTEGER), limits.maxDocLength),
+      head: Math.min(position(r.head, `selections[${i}].head`, Number.MAX_SAFE_INTEGER), limits.maxDocLength),
     };
   });
   return { selections };

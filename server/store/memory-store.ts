@@ -17,6 +17,7 @@ import {
   type HistoryResult,
   type Snapshot,
 } from "./code-store.js";
+import type { SavedCodespace } from "./data-dir.js";
 
 /** setTimeout's largest delay (ms); longer TTLs re-arm the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -43,6 +44,11 @@ interface StoredCodespace {
 export interface MemoryStoreOptions {
   /** Number of most recent updates kept for conflict answers and `history()`. */
   historyLength: number;
+  /**
+   * Called (synchronously) with the codespace id whenever its stored state changes: created,
+   * committed to, expired or deleted (PersistentMemoryStore marks it dirty).
+   */
+  onChange?: (codespace: string) => void;
 }
 
 export class MemoryStore implements CodeStore {
@@ -50,10 +56,47 @@ export class MemoryStore implements CodeStore {
   private readonly listeners: ExpiredListener[] = [];
   private readonly watchers = new Map<string, CommitListener>();
   private readonly historyLength: number;
+  private readonly onChange: (codespace: string) => void;
   private closed = false;
 
   constructor(options: MemoryStoreOptions) {
     this.historyLength = options.historyLength;
+    this.onChange = options.onChange ?? (() => {});
+  }
+
+  /**
+   * The whole stored state of a codespace (copies), with its expiry time, or undefined when it does
+   * not exist (for PersistentMemoryStore).
+   */
+  saved(codespace: string): SavedCodespace | undefined {
+    const e = this.entries.get(codespace);
+    if (!e) return undefined;
+    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: e.code, history: e.history.map(copyUpdate), expiresAt: e.expiresAt };
+    // durable-save bookkeeping (not the lease: a restarted process holds none)
+    if (e.dirtySince !== undefined || e.savedVersion !== undefined) {
+      rec.save = { dirtySince: e.dirtySince, touchedAt: e.touchedAt, ttlSeconds: e.ttlSeconds, savedVersion: e.savedVersion, attempts: e.attempts };
+    }
+    return rec;
+  }
+
+  /**
+   * Puts back a saved codespace (at start, before any client): epoch, version, code, history and
+   * the remaining TTL. Returns false, keeping nothing, when its TTL already ran out.
+   */
+  restore(rec: SavedCodespace): boolean {
+    const left = rec.expiresAt - Date.now();
+    if (left <= 0) return false;
+    const history = rec.history.slice(-this.historyLength).map(copyUpdate);
+    const entry: StoredCodespace = { epoch: rec.epoch, version: rec.version, code: rec.code, history, expiresAt: 0, ...rec.save };
+    clearTimeout(this.entries.get(rec.codespace)?.timer);
+    this.entries.set(rec.codespace, entry);
+    this.arm(rec.codespace, entry, left / 1000);
+    return true;
+  }
+
+  /** Ids of every stored codespace. */
+  ids(): string[] {
+    return [...this.entries.keys()];
   }
 
   /** See CodeStore.open. Creates `{code: "", version: 0, epoch: <uuid>}` with TTL `ttlSeconds`. */
@@ -63,6 +106,7 @@ export class MemoryStore implements CodeStore {
       entry = { epoch: randomUUID(), version: 0, code: initialCode, history: [], expiresAt: 0 };
       this.entries.set(codespace, entry);
       this.arm(codespace, entry, ttlSeconds);
+      this.onChange(codespace);
     }
     return { epoch: entry.epoch, version: entry.version, code: entry.code };
   }
@@ -114,6 +158,7 @@ export class MemoryStore implements CodeStore {
     } else {
       this.arm(codespace, entry, req.ttlSeconds);
     }
+    this.onChange(codespace);
     this.watchers.get(codespace)?.({
       epoch: entry.epoch,
       baseVersion: req.baseVersion,
@@ -211,6 +256,7 @@ export class MemoryStore implements CodeStore {
     if (!entry) return;
     clearTimeout(entry.timer);
     this.entries.delete(codespace);
+    this.onChange(codespace);
     this.fire(codespace);
   }
 
@@ -247,6 +293,7 @@ export class MemoryStore implements CodeStore {
       }
       if (this.entries.get(codespace) !== entry) return;
       this.entries.delete(codespace);
+      this.onChange(codespace);
       this.fire(codespace);
     };
     tick();

@@ -82,6 +82,11 @@ export class ClusterMasters {
     tick();
   }
 
+  /** True while the slot map could be read lately (some master answers): the store is usable, maybe not everywhere. */
+  reachable(): boolean {
+    return Date.now() - this.lastRead <= STALE_MS;
+  }
+
   /** What keeps the cluster from being fully served, as short phrases (empty: healthy). */
   problems(): string[] {
     const out: string[] = [];

@@ -206,14 +206,7 @@ export class RedisStore implements CodeStore {
    * ready; enables keyspace notifications and subscribes. Rejects only if `close()` is called first.
    */
   async start(): Promise<void> {
-    // one line while a cluster cannot be reached at start (no seed answers CLUSTER SLOTS)
-    const nodes = this.clusterNodes?.map((n) => `${n.host}:${n.port}`);
-    const waiting = nodes && setTimeout(() => this.logger?.warn({ nodes }, `redis cluster unreachable at ${nodes.join(",")}: waiting for it`), 2000);
-    try {
-      await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
-    } finally {
-      clearTimeout(waiting);
-    }
+    await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
     const pattern = `${this.channelPrefix}${escapeGlob(this.keyPrefix)}*`;
     if (this.cmd instanceof Cluster) {
       this.masters = new ClusterMasters({
@@ -486,9 +479,13 @@ export class RedisStore implements CodeStore {
     this.listeners.push(listener);
   }
 
-  /** True while both the command and the subscriber connection are ready. */
+  /**
+   * True while both the command and the subscriber connection are ready (on a cluster: and some
+   * master answers). A cluster with a master down is still "ready" here: the codespaces on the other
+   * masters work; `problems()` says what is down (and makes `/readyz` 503).
+   */
   isReady(): boolean {
-    return !this.closed && this.cmd.status === "ready" && this.sub.status === "ready" && this.problems().length === 0;
+    return !this.closed && this.cmd.status === "ready" && this.sub.status === "ready" && (this.masters?.reachable() ?? true);
   }
 
   /** Quits both connections (disconnects if QUIT fails). */

@@ -36,12 +36,12 @@ export async function freePort(): Promise<number> {
 
 /**
  * Starts `redis-server` with `--port N --bind 127.0.0.1 --save "" --appendonly no` plus `opts.args`
- * (default `["--notify-keyspace-events", ""]`), and waits until it answers PING (at most ~10 s).
+ * (default `["--notify-keyspace-events", ""]`) on `opts.port` (default: a free one), and waits until it answers PING (at most ~10 s).
  * @throws Error when `redis-server` is not on PATH (install the Debian package `redis-server`) or
  *   when it exits or does not answer in time.
  */
-export async function startRedis(opts: { args?: string[] } = {}): Promise<RedisServerHandle> {
-  const port = await freePort();
+export async function startRedis(opts: { args?: string[]; port?: number } = {}): Promise<RedisServerHandle> {
+  const port = opts.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), "redis-test-"));
   const args = [
     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

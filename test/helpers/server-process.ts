@@ -7,6 +7,8 @@
  * `{"msg":"listening","port":<n>}` on stdout.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -46,6 +48,11 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Entry point to run instead of `dist/server/main.js` (absolute, or relative to the repo root). */
   script?: string;
+  /**
+   * Resolve only once `/readyz` answers 200 (Redis connected). Default: true when `REDIS_URL` is
+   * set (the process listens before Redis answers), false otherwise.
+   */
+  waitReady?: boolean;
   /** Extra node arguments before the script (e.g. `--inspect`). */
   nodeArgs?: string[];
 }
@@ -76,12 +83,23 @@ function installExitHook(): void {
   });
 }
 
+/** Polls `${url}/readyz` every 50 ms until it answers 200 or `stop()` is true. */
+async function waitReadyz(url: string, stop: () => boolean): Promise<void> {
+  while (!stop()) {
+    const status = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Starts the server; resolves once it listens, rejects (with its output) if it exits or times out first. */
 export function startServerProcess(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<ServerProcess> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const k of CONFIG_VARS) delete childEnv[k];
   Object.assign(childEnv, { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info" }, env);
+  const ownDataDir = env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), "codespace-data-")) : undefined;
+  if (ownDataDir) childEnv.DATA_DIR = ownDataDir;
 
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? SERVER_MAIN], {
     cwd: REPO_ROOT,
@@ -106,6 +124,7 @@ export function startServerProcess(env: Record<string, string> = {}, opts: Start
     const finish = (): void => {
       if (closeTimer) clearTimeout(closeTimer);
       live.delete(child);
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
       resolve(exitStatus!);
     };
     child.once("exit", (code, signal) => {
@@ -171,16 +190,14 @@ export function startServerProcess(env: Record<string, string> = {}, opts: Start
       if (typeof rec !== "object" || rec === null) return;
       const { msg, port } = rec as { msg?: unknown; port?: unknown };
       if (msg !== "listening" || typeof port !== "number") return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        port,
-        pid: child.pid!,
-        stop,
-        kill,
-        exited,
-        output,
+      const proc: ServerProcess = { url: `http://127.0.0.1:${port}`, port, pid: child.pid!, stop, kill, exited, output };
+      // with Redis the port opens before Redis answers: wait for /readyz 200 unless told not to
+      const ready = (opts.waitReady ?? childEnv.REDIS_URL !== undefined) ? waitReadyz(proc.url, () => settled) : Promise.resolve();
+      void ready.then(() => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(proc);
       });
     });
   });

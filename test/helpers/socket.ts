@@ -44,7 +44,8 @@ export function connectSocket(
     forceNew: true,
     ...ioOptions,
     transports: [...transports],
-    auth: token === undefined ? {} : { token },
+    // `options.auth` replaces the whole auth object (e.g. `{ token, name }`)
+    auth: (ioOptions as { auth?: object }).auth ?? (token === undefined ? {} : { token }),
   } as Partial<ManagerOptions & SocketOptions>);
 
   return new Promise((resolve, reject) => {

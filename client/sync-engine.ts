@@ -1,0 +1,521 @@
+/**
+ * `SyncEngine`: keeps a headless CodeMirror `EditorState` in sync with the server through
+ * `@codemirror/collab`, over any transport that can send a batch and a pull (`SyncTransport`; in
+ * the client, the Socket.IO connection of connection.ts). It is fed the server's messages
+ * (`connected`, `disconnected`, `received`) and local changes (`applyLocal`).
+ *
+ * Units: positions and lengths in UTF-16 code units; times in milliseconds.
+ *
+ * Sync rules (docs/protocol.md, "Rules for client authors"):
+ * - at most one `insert_value` in flight; each batch carries every unconfirmed local update;
+ * - own updates are confirmed by their broadcast; after an ack for version V the next batch waits
+ *   until broadcasts (or a `pull`) bring the synced version to V;
+ * - broadcasts are applied in version order; a gap lasting `gapTimeoutMs` triggers a `pull`.
+ *
+ * State (`phase`): `unloaded` (no `connected` payload yet: no document), `offline` (disconnected;
+ * `reload`: take the next snapshot whatever its version), `online` (with what the pull and push
+ * sides are doing), `closed`. Dropped local changes: when the document is replaced by the server's
+ * state (`reset`: a new epoch, history too old, a batch refused for good), unconfirmed local changes
+ * are discarded.
+ */
+import { ChangeSet, type ChangeSpec, type EditorState, type Text } from "@codemirror/state";
+import { getSyncedVersion, sendableUpdates } from "@codemirror/collab";
+import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import type { WireError } from "../protocol/errors.js";
+import type {
+  ConnectedPayload,
+  InsertValueAck,
+  InsertValuePayload,
+  Mode,
+  PullAck,
+  PullPayload,
+  VersionedUpdate,
+  WireChange,
+  WireUpdate,
+} from "../protocol/events.js";
+import { changesToWire, LINE_SEPARATOR, updatesFromWire, wireProblem } from "../protocol/wire.js";
+import { Backoff } from "./backoff.js";
+import { compactUnconfirmed, createCollabState, receiveServerUpdates } from "./collab-state.js";
+import { TypedEmitter } from "./emitter.js";
+import { CodespaceClientError, TRANSIENT_CODES } from "./errors.js";
+import { dropOversized } from "./oversized.js";
+import type { ResetEvent, ResetReason } from "./types.js";
+import { UpdateBuffer } from "./update-buffer.js";
+import { Waiters } from "./waiters.js";
+
+/** What the engine needs from a connection. Requests reject (any error) when no ack will come. */
+export interface SyncTransport {
+  insertValue(payload: InsertValuePayload): Promise<InsertValueAck>;
+  pull(payload: PullPayload): Promise<PullAck>;
+  /** Drops the connection and opens a new one; its `connected` payload goes to `connected()`. */
+  reconnect(): void;
+}
+
+/** The push side while online: what happens to the unconfirmed local updates. */
+export type PushState =
+  /** Nothing sent and unacknowledged; a batch goes out when there are local updates. */
+  | { kind: "idle" }
+  /** One `insert_value` in flight (`key` identifies the batch: epoch, version, size). */
+  | { kind: "sending"; key: string }
+  /** Acked up to `version`; no new batch until broadcasts or a pull bring the synced version there. */
+  | { kind: "confirming"; version: number }
+  /** Refused with a transient code; resent after the backoff delay. */
+  | { kind: "backoff" };
+
+/** The pull side while online. */
+export type PullState = "idle" | "pulling" | "backoff";
+
+export type SyncPhase =
+  | { kind: "unloaded" }
+  | { kind: "offline"; reload: boolean }
+  | { kind: "online"; pull: PullState; push: PushState }
+  | { kind: "closed"; error: CodespaceClientError };
+
+export interface SyncEngineOptions {
+  /** collab client id sent with every update. */
+  clientID: string;
+  /** How long a version gap, or an acked batch not yet confirmed by broadcasts, may last before a pull, ms. Default 200. */
+  gapTimeoutMs?: number;
+  /** Largest `insert_value` message sent, bytes. Default DEFAULT_LIMITS.maxMessageBytes. */
+  maxMessageBytes?: number;
+}
+
+export interface SyncEngineEvents {
+  /** The document changed (`remote`: from the server; `changes` absent after a reset). */
+  change: { remote: boolean; changes?: ChangeSet };
+  /** The document was replaced by the server's state. */
+  reset: ResetEvent;
+  /** A failure the engine cannot fix by itself (a refused batch, a desync, ...). */
+  error: CodespaceClientError;
+  /** The engine gave up for good (the same batch keeps closing the connection); the owner stops it. */
+  fatal: CodespaceClientError;
+}
+
+/** Consecutive `invalid_version` refusals of a batch (after pulling) before it is dropped. */
+const MAX_INVALID_STREAK = 3;
+/**
+ * Connections lost in a row right after sending the same batch before the engine gives up with
+ * `message_too_large` (Socket.IO closes the connection on a message above the server's limit; a
+ * reconnect would resend it forever).
+ */
+const MAX_CLOSE_STREAK = 3;
+
+export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
+  readonly #transport: SyncTransport;
+  readonly #clientID: string;
+  readonly #gapTimeoutMs: number;
+  readonly #maxMessageBytes: number;
+  #phase: SyncPhase = { kind: "unloaded" };
+  #state: EditorState;
+  /** The document at the synced version (what the server holds at `version`). */
+  #confirmed: Text;
+  #epoch = "";
+  #mode: Mode = "view_only";
+  /** Bumped on every disconnect: answers from an older connection are ignored. */
+  #link = 0;
+  /** Bumped on every reset: acks of batches sent before it are not interpreted. */
+  #resetGen = 0;
+  readonly #buffer = new UpdateBuffer<VersionedUpdate>();
+  /** Leading unconfirmed updates that were sent at least once (the server may hold them). */
+  #sentPrefix = 0;
+  #invalidStreak = 0;
+  /** Connection losses in a row right after sending the batch `#closedKey`. */
+  #closeStreak = 0;
+  #closedKey = "";
+  #pushScheduled = false;
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  #pushRetry: ReturnType<typeof setTimeout> | undefined;
+  #pullRetry: ReturnType<typeof setTimeout> | undefined;
+  readonly #backoff = new Backoff();
+  readonly #waiters = new Waiters();
+
+  constructor(transport: SyncTransport, opts: SyncEngineOptions) {
+    super();
+    this.#transport = transport;
+    this.#clientID = opts.clientID;
+    this.#gapTimeoutMs = opts.gapTimeoutMs ?? 200;
+    this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
+    this.#state = createCollabState("", 0, this.#clientID);
+    this.#confirmed = this.#state.doc;
+  }
+
+  /** The current phase (a copy is not made: do not mutate). */
+  get phase(): Readonly<SyncPhase> {
+    return this.#phase;
+  }
+  get state(): EditorState {
+    return this.#state;
+  }
+  /** Number of server updates applied (the version the local state is based on). */
+  get version(): number {
+    return getSyncedVersion(this.#state);
+  }
+  get epoch(): string {
+    return this.#epoch;
+  }
+  get mode(): Mode {
+    return this.#mode;
+  }
+  get clientID(): string {
+    return this.#clientID;
+  }
+  /** Number of local updates not yet confirmed by the server. */
+  get pending(): number {
+    return sendableUpdates(this.#state).length;
+  }
+
+  // ---- inputs from the connection -------------------------------------------------------------
+
+  /** A `connected` payload: loads the first snapshot, or resyncs after a reconnect. */
+  connected(p: ConnectedPayload): void {
+    const phase = this.#phase;
+    if (phase.kind === "closed") return;
+    this.#mode = p.mode;
+    this.#backoff.reset();
+    this.#phase = { kind: "online", pull: "idle", push: { kind: "idle" } };
+    if (phase.kind === "unloaded") {
+      this.#epoch = p.epoch;
+      this.#state = createCollabState(p.code, p.version, this.#clientID);
+      this.#confirmed = this.#state.doc;
+      this.#drain();
+      return;
+    }
+    const reload = phase.kind === "offline" && phase.reload;
+    if (p.epoch !== this.#epoch || reload || p.version < this.version) {
+      this.#resetTo(p.version, p.code, p.epoch, p.epoch !== this.#epoch ? "epoch" : "desync");
+      this.#drain();
+    } else if (p.version > this.version) {
+      this.#pull(); // its answer drains and resends
+    } else {
+      this.#drain();
+    }
+  }
+
+  /** The connection was lost (`reason`: Socket.IO's disconnect reason). */
+  disconnected(reason: string): void {
+    const phase = this.#phase;
+    if (phase.kind === "closed") return;
+    if (phase.kind === "online" && phase.push.kind === "sending" && (reason === "transport close" || reason === "transport error")) {
+      this.#closeStreak = phase.push.key === this.#closedKey ? this.#closeStreak + 1 : 1;
+      this.#closedKey = phase.push.key;
+      if (this.#closeStreak >= MAX_CLOSE_STREAK) {
+        const err = new CodespaceClientError(
+          "message_too_large",
+          `the connection closed ${this.#closeStreak} times right after sending the same insert_value batch ` +
+            "(larger than the server's MAX_MESSAGE_BYTES?); stopped instead of resending it forever",
+        );
+        this.emit("error", err);
+        this.emit("fatal", err);
+        if (this.#phase.kind === "closed") return;
+      }
+    }
+    this.#goOffline(phase.kind === "offline" && phase.reload);
+  }
+
+  /** An accepted update broadcast by the server (any order, duplicates allowed). */
+  received(u: VersionedUpdate): void {
+    if (this.#phase.kind === "closed") return;
+    // Before the first `connected` the synced version is unknown: keep everything, filter later.
+    this.#buffer.add(u, this.#phase.kind === "unloaded" ? -1 : this.version);
+    this.#drain();
+  }
+
+  // ---- local API ------------------------------------------------------------------------------
+
+  /**
+   * Applies a local change and schedules a push (positions against the current local document).
+   * @throws CodespaceClientError `closed`, `forbidden` (view_only), `invalid_payload` (surrogates);
+   *   RangeError for out-of-range positions.
+   */
+  applyLocal(changes: readonly WireChange[] | ChangeSpec): void {
+    if (this.#phase.kind === "closed") throw new CodespaceClientError("closed", "the client is closed");
+    if (this.#mode !== "edit") throw new CodespaceClientError("forbidden", "this connection is view_only");
+    const doc = this.#state.doc;
+    const set = ChangeSet.of(changes as ChangeSpec, doc.length, LINE_SEPARATOR);
+    const problem = wireProblem(doc, set);
+    if (problem) throw new CodespaceClientError("invalid_payload", problem);
+    if (set.empty) return;
+    this.#state = this.#state.update({ changes: set }).state;
+    this.emit("change", { remote: false });
+    this.#schedulePush();
+  }
+
+  /** Resolves once no local update is unconfirmed and no batch is in flight. */
+  whenSynced(): Promise<void> {
+    if (this.#phase.kind === "closed") return Promise.reject(new CodespaceClientError("closed", "the client is closed"));
+    return this.#waiters.wait(() => !this.#sending() && this.pending === 0);
+  }
+
+  /** Resolves once the synced version is at least `version`. */
+  waitForVersion(version: number): Promise<void> {
+    if (this.#phase.kind === "closed") return Promise.reject(new CodespaceClientError("closed", "the client is closed"));
+    return this.#waiters.wait(() => this.version >= version);
+  }
+
+  /** Stops for good: timers cleared, pending waits rejected with `err`. */
+  close(err: CodespaceClientError): void {
+    if (this.#phase.kind === "closed") return;
+    this.#phase = { kind: "closed", error: err };
+    this.#clearTimers();
+    this.#waiters.rejectAll(err);
+  }
+
+  // ---- phase helpers --------------------------------------------------------------------------
+
+  #online(): Extract<SyncPhase, { kind: "online" }> | undefined {
+    return this.#phase.kind === "online" ? this.#phase : undefined;
+  }
+
+  #sending(): boolean {
+    return this.#online()?.push.kind === "sending";
+  }
+
+  #goOffline(reload: boolean): void {
+    this.#link++;
+    this.#buffer.clear();
+    this.#clearTimers();
+    if (this.#phase.kind !== "unloaded") this.#phase = { kind: "offline", reload };
+    this.#waiters.check();
+  }
+
+  /** Drops the connection; the next `connected` resyncs (`reload`: from its snapshot, whatever its version). */
+  #reconnect(reload: boolean): void {
+    if (this.#phase.kind === "closed") return;
+    this.#goOffline(reload);
+    this.#transport.reconnect();
+  }
+
+  #clearTimers(): void {
+    for (const t of [this.#gapTimer, this.#pushRetry, this.#pullRetry]) if (t) clearTimeout(t);
+    this.#gapTimer = this.#pushRetry = this.#pullRetry = undefined;
+  }
+
+  // ---- receiving ------------------------------------------------------------------------------
+
+  /** Applies the contiguous run of buffered updates after the synced version, then re-evaluates. */
+  #drain(): void {
+    if (!this.#online()) return;
+    const run = this.#buffer.take(this.version);
+    if (run.length && !this.#applyRemote(run)) return;
+    this.#afterSync();
+  }
+
+  /** Applies consecutive server updates through `receiveUpdates`; false on a desync. */
+  #applyRemote(run: VersionedUpdate[]): boolean {
+    let converted: ReturnType<typeof updatesFromWire>;
+    try {
+      converted = updatesFromWire(run, this.#confirmed);
+    } catch (err) {
+      this.#desync(err);
+      return false;
+    }
+    const before = this.pending;
+    const received = receiveServerUpdates(this.#state, converted.updates);
+    this.#state = received.state;
+    this.#confirmed = converted.doc;
+    this.#sentPrefix = Math.max(0, this.#sentPrefix - (before - this.pending));
+    if (received.changes) this.emit("change", { remote: true, changes: received.changes });
+    return true;
+  }
+
+  /** After the synced version moved: arm or clear the gap timer, resolve waiters, maybe push. */
+  #afterSync(): void {
+    const online = this.#online();
+    if (!online) return;
+    const synced = this.version;
+    if (online.push.kind === "confirming" && synced >= online.push.version) online.push = { kind: "idle" };
+    if (this.#buffer.hasGap(synced) || online.push.kind === "confirming") {
+      this.#gapTimer ??= setTimeout(() => {
+        this.#gapTimer = undefined;
+        this.#pull();
+      }, this.#gapTimeoutMs);
+    } else if (this.#gapTimer) {
+      clearTimeout(this.#gapTimer);
+      this.#gapTimer = undefined;
+    }
+    this.#waiters.check();
+    this.#schedulePush();
+  }
+
+  /** Asks for every update after the synced version (or a snapshot) and applies it. */
+  #pull(): void {
+    const online = this.#online();
+    if (!online || online.pull === "pulling") return;
+    if (this.#pullRetry) clearTimeout(this.#pullRetry);
+    this.#pullRetry = undefined;
+    online.pull = "pulling";
+    const link = this.#link;
+    this.#transport.pull({ epoch: this.#epoch, version: this.version }).then(
+      (res) => {
+        const now = this.#online();
+        if (link !== this.#link || !now) return;
+        now.pull = "idle";
+        if (!res.ok) return this.#onPullError(res.error);
+        if ("code" in res) this.#resetTo(res.version, res.code, this.#epoch, "version_too_old");
+        else for (const u of res.updates) this.#buffer.add(u, this.version);
+        this.#drain();
+      },
+      () => {
+        // No answer on a live connection (timeout): resync on a new one.
+        if (link === this.#link) this.#reconnect(false);
+      },
+    );
+  }
+
+  #onPullError(error: WireError): void {
+    const online = this.#online();
+    if (!online) return;
+    if (error.code === "invalid_version" || error.code === "version_too_old") {
+      this.#reconnect(error.code === "version_too_old");
+    } else if (TRANSIENT_CODES.has(error.code)) {
+      online.pull = "backoff";
+      this.#pullRetry = setTimeout(() => {
+        this.#pullRetry = undefined;
+        const now = this.#online();
+        if (now?.pull !== "backoff") return;
+        now.pull = "idle";
+        this.#pull();
+      }, this.#backoff.next());
+    } else {
+      this.#report(error, "pull: ");
+    }
+  }
+
+  /** Replaces the document by the server's state at `version`; unconfirmed changes are dropped. */
+  #resetTo(version: number, code: string | Text, epoch: string, reason: ResetReason): void {
+    const dropped = this.pending;
+    this.#resetGen++;
+    this.#epoch = epoch;
+    this.#state = createCollabState(code, version, this.#clientID);
+    this.#confirmed = this.#state.doc;
+    this.#sentPrefix = 0;
+    this.#invalidStreak = 0;
+    const online = this.#online();
+    if (online?.push.kind === "confirming") online.push = { kind: "idle" };
+    this.#buffer.prune(version);
+    this.emit("reset", { reason, version, epoch, dropped });
+    this.emit("change", { remote: true });
+    this.#waiters.check();
+  }
+
+  /** Something the server sent does not fit our copy: reload from a fresh `connected` snapshot. */
+  #desync(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.emit("error", new CodespaceClientError("desync", `out of sync with the server (${message}); reloading`));
+    this.#reconnect(true);
+  }
+
+  // ---- pushing --------------------------------------------------------------------------------
+
+  #schedulePush(): void {
+    if (this.#pushScheduled) return;
+    this.#pushScheduled = true;
+    queueMicrotask(() => {
+      this.#pushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Sends every unconfirmed update as one `insert_value` batch, when allowed to. */
+  #flush(): void {
+    const online = this.#online();
+    if (!online || online.pull !== "idle" || online.push.kind !== "idle") return;
+    if (this.#mode !== "edit" || this.pending === 0) return;
+    try {
+      const compacted = compactUnconfirmed(this.#state, this.#confirmed, this.#sentPrefix);
+      this.#state = compacted.state;
+      this.#sentPrefix = compacted.kept;
+    } catch (err) {
+      this.#desync(err);
+      return;
+    }
+    const pending = sendableUpdates(this.#state);
+    if (pending.length === 0) return this.#waiters.check();
+    const updates: WireUpdate[] = pending.map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) }));
+    const json = JSON.stringify(updates);
+    // UTF-8 is at most 3 bytes per UTF-16 code unit: measure exactly only when it may matter
+    const bytes = json.length * 3 + 256 > this.#maxMessageBytes ? new TextEncoder().encode(json).length + 256 : 0;
+    if (bytes > this.#maxMessageBytes) {
+      this.#report(
+        { code: "message_too_large", message: `the batch is about ${bytes} bytes, more than maxMessageBytes (${this.#maxMessageBytes})` },
+        "insert_value not sent, local changes dropped: ",
+      );
+      this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
+      return this.#afterSync();
+    }
+    online.push = { kind: "sending", key: `${this.#epoch}:${this.version}:${json.length}` };
+    this.#sentPrefix = pending.length;
+    const link = this.#link;
+    const gen = this.#resetGen;
+    this.#transport.insertValue({ epoch: this.#epoch, version: this.version, updates }).then(
+      (res) => this.#onInsertAck(res, link, gen),
+      () => {
+        // No answer on a live connection (timeout): resync on a new one, then resend.
+        if (link === this.#link) this.#reconnect(false);
+      },
+    );
+  }
+
+  #onInsertAck(res: InsertValueAck, link: number, gen: number): void {
+    const online = this.#online();
+    if (link !== this.#link || !online) return; // that connection is gone; the next `connected` resyncs
+    online.push = { kind: "idle" };
+    this.#closeStreak = 0;
+    if (gen !== this.#resetGen) return this.#afterSync(); // the batch predates a reset
+    if (res.ok) {
+      this.#invalidStreak = 0;
+      this.#backoff.reset();
+      if (res.version > this.version) online.push = { kind: "confirming", version: res.version };
+      return this.#afterSync();
+    }
+    const { code } = res.error;
+    if (code === "invalid_version") {
+      if (++this.#invalidStreak >= MAX_INVALID_STREAK) {
+        this.#report(res.error, "insert_value refused repeatedly, local changes dropped: ");
+        this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
+        return this.#afterSync();
+      }
+      this.#pull(); // then resend what is still unconfirmed
+    } else if (code === "version_too_old") {
+      this.#pull(); // answers with a snapshot
+    } else if (TRANSIENT_CODES.has(code)) {
+      online.push = { kind: "backoff" };
+      this.#pushRetry = setTimeout(() => {
+        this.#pushRetry = undefined;
+        const now = this.#online();
+        if (now?.push.kind !== "backoff") return;
+        now.push = { kind: "idle" };
+        this.#flush();
+      }, this.#backoff.next());
+      this.#waiters.check();
+    } else if (code === "doc_too_large" && this.#dropOversized(res.error)) {
+      this.#afterSync();
+    } else {
+      // Refused for good (invalid_payload, forbidden, doc_too_large): drop what cannot be sent.
+      this.#report(res.error, "insert_value refused, local changes dropped: ");
+      this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
+      this.#afterSync();
+    }
+  }
+
+  /**
+   * `doc_too_large`: drops only the insertions that make the document too long (oversized.ts),
+   * reports "this paste is too large (limit N characters)" and keeps every other unsent edit.
+   * False when that cannot help (the caller then drops everything).
+   */
+  #dropOversized(error: WireError): boolean {
+    if (typeof error.limit !== "number") return false;
+    const r = dropOversized(this.#state, this.#confirmed, error.limit);
+    if (!r) return false;
+    this.#state = r.state;
+    this.#sentPrefix = 0;
+    this.#invalidStreak = 0;
+    this.#report({ code: "doc_too_large", message: `this paste is too large (limit ${error.limit} characters); your other edits are kept` });
+    this.emit("change", { remote: true, changes: r.changes });
+    return true;
+  }
+
+  #report(error: WireError, prefix = ""): void {
+    this.emit("error", new CodespaceClientError(error.code, prefix + error.message));
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The client's sync engine alone (client/sync-engine.ts), driven message by message through a
+ * scripted transport (the test plays the server: it answers each request when it chooses), so each
+ * state of the engine (`phase`) is observed: loading, sending, confirming, pulling on a gap,
+ * backoff after a transient refusal, offline and resync, reset on a new epoch.
+ */
+import { test } from "./helpers/bounded.js";
+import assert from "node:assert/strict";
+import { SyncEngine, type SyncPhase, type SyncTransport } from "../client/sync-engine.js";
+import type { CodespaceClientError } from "../client/errors.js";
+import type { ConnectedPayload, InsertValueAck, InsertValuePayload, PullAck, PullPayload, VersionedUpdate } from "../protocol/events.js";
+
+interface Pending<P, A> {
+  payload: P;
+  answer(ack: A): void;
+  fail(err: Error): void;
+}
+
+/** A transport whose requests wait in queues until the test answers them. */
+class ScriptedTransport implements SyncTransport {
+  readonly inserts: Pending<InsertValuePayload, InsertValueAck>[] = [];
+  readonly pulls: Pending<PullPayload, PullAck>[] = [];
+  reconnects = 0;
+  #waiters: (() => void)[] = [];
+  insertValue(payload: InsertValuePayload): Promise<InsertValueAck> {
+    return this.#queue(this.inserts, payload);
+  }
+  pull(payload: PullPayload): Promise<PullAck> {
+    return this.#queue(this.pulls, payload);
+  }
+  reconnect(): void {
+    this.reconnects++;
+  }
+  #queue<P, A>(queue: Pending<P, A>[], payload: P): Promise<A> {
+    return new Promise<A>((resolve, reject) => {
+      queue.push({ payload, answer: resolve, fail: reject });
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+  /** Resolves once `queue` holds a request (microtasks and timers run meanwhile). */
+  async next<P, A>(queue: Pending<P, A>[], timeoutMs = 5000): Promise<Pending<P, A>> {
+    const deadline = Date.now() + timeoutMs;
+    while (queue.length === 0) {
+      if (Date.now() > deadline) throw new Error("no request came");
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 20);
+      });
+    }
+    return queue.shift()!;
+  }
+}
+
+const EPOCH = "e1";
+const connected = (version: number, code: string, epoch = EPOCH): ConnectedPayload => ({
+  id: "sock",
+  codespace: "tmp-x",
+  mode: "edit",
+  epoch,
+  version,
+  code,
+  users: [],
+  ttl: 3600,
+});
+const flushMicrotasks = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function engine(opts: { gapTimeoutMs?: number } = {}): { e: SyncEngine; t: ScriptedTransport; errors: CodespaceClientError[] } {
+  const t = new ScriptedTransport();
+  const e = new SyncEngine(t, { clientID: "me", gapTimeoutMs: opts.gapTimeoutMs ?? 20 });
+  const errors: CodespaceClientError[] = [];
+  e.on("error", (err) => errors.push(err));
+  return { e, t, errors };
+}
+
+test("load, send one batch, confirm by the broadcast: unloaded -> online sending -> confirming -> idle", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  assert.equal(e.phase.kind, "unloaded");
+  e.connected(connected(3, "abc"));
+  assert.deepEqual(e.phase, { kind: "online", pull: "idle", push: { kind: "idle" } });
+  assert.equal(e.version, 3);
+  e.applyLocal([{ from: 3, to: 3, insert: "d" }]);
+  e.applyLocal([{ from: 0, to: 1, insert: "" }]);
+  const batch = await t.next(t.inserts);
+  assert.deepEqual(batch.payload, { epoch: EPOCH, version: 3, updates: [{ clientID: "me", changes: [{ from: 0, to: 1, insert: "" }, { from: 3, to: 3, insert: "d" }] }] });
+  const phase = e.phase as SyncPhase;
+  assert.ok(phase.kind === "online" && phase.push.kind === "sending");
+  // at most one batch in flight
+  e.applyLocal([{ from: 0, to: 0, insert: "X" }]);
+  await flushMicrotasks();
+  assert.equal(t.inserts.length, 0);
+  batch.answer({ ok: true, version: 4 });
+  await flushMicrotasks();
+  assert.deepEqual(e.phase, { kind: "online", pull: "idle", push: { kind: "confirming", version: 4 } });
+  assert.equal(t.inserts.length, 0, "sent again before the ack's version was reached");
+  const synced = e.whenSynced();
+  e.received({ version: 4, clientID: "me", changes: batch.payload.updates[0]!.changes });
+  const second = await t.next(t.inserts);
+  assert.deepEqual(second.payload.updates, [{ clientID: "me", changes: [{ from: 0, to: 0, insert: "X" }] }]);
+  assert.equal(second.payload.version, 4);
+  second.answer({ ok: true, version: 5 });
+  e.received({ version: 5, clientID: "me", changes: [{ from: 0, to: 0, insert: "X" }] });
+  await synced;
+  assert.equal(e.state.doc.toString(), "Xbcd");
+  assert.equal(e.pending, 0);
+  assert.deepEqual(errors, []);
+});
+
+test("broadcasts out of order are applied in version order; a gap lasting gapTimeoutMs is pulled", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  e.connected(connected(0, ""));
+  const u = (version: number, insert: string): VersionedUpdate => ({ version, clientID: "other", changes: [{ from: 0, to: 0, insert }] });
+  e.received(u(2, "b"));
+  assert.equal(e.version, 0);
+  e.received(u(1, "a"));
+  assert.equal(e.version, 2);
+  assert.equal(e.state.doc.toString(), "ba");
+  e.received(u(4, "d")); // 3 is lost
+  const pull = await t.next(t.pulls);
+  assert.deepEqual(pull.payload, { epoch: EPOCH, version: 2 });
+  assert.deepEqual(e.phase, { kind: "online", pull: "pulling", push: { kind: "idle" } });
+  pull.answer({ ok: true, version: 4, updates: [u(3, "c"), u(4, "d")] });
+  await e.waitForVersion(4);
+  assert.equal(e.state.doc.toString(), "dcba");
+  assert.deepEqual(e.phase, { kind: "online", pull: "idle", push: { kind: "idle" } });
+});
+
+test("a transient refusal waits in backoff, then the batch is resent", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  e.connected(connected(0, ""));
+  e.applyLocal([{ from: 0, to: 0, insert: "x" }]);
+  const first = await t.next(t.inserts);
+  first.answer({ ok: false, error: { code: "store_unavailable", message: "down" } });
+  await flushMicrotasks();
+  assert.deepEqual(e.phase, { kind: "online", pull: "idle", push: { kind: "backoff" } });
+  const again = await t.next(t.inserts);
+  assert.deepEqual(again.payload, first.payload);
+});
+
+test("a disconnect while sending goes offline; the next connected at the same version resends the batch", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  e.connected(connected(0, "ab"));
+  e.applyLocal([{ from: 2, to: 2, insert: "c" }]);
+  const lost = await t.next(t.inserts);
+  e.disconnected("transport close");
+  assert.deepEqual(e.phase, { kind: "offline", reload: false });
+  lost.fail(new Error("socket has been disconnected")); // the transport's rejection: ignored
+  await flushMicrotasks();
+  assert.equal(t.reconnects, 0);
+  e.connected(connected(0, "ab"));
+  const resent = await t.next(t.inserts);
+  assert.deepEqual(resent.payload, lost.payload);
+});
+
+test("a connected payload with a new epoch resets the document and drops unconfirmed changes", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  const resets: unknown[] = [];
+  e.on("reset", (r) => resets.push(r));
+  e.connected(connected(5, "old"));
+  e.applyLocal([{ from: 0, to: 0, insert: "mine " }]);
+  await t.next(t.inserts);
+  e.disconnected("transport close");
+  e.connected(connected(0, "new", "e2"));
+  assert.deepEqual(resets, [{ reason: "epoch", version: 0, epoch: "e2", dropped: 1 }]);
+  assert.equal(e.state.doc.toString(), "new");
+  assert.equal(e.epoch, "e2");
+  assert.equal(e.pending, 0);
+});
+
+test("an ack that never comes (transport rejects on a live link) drops the connection to resync", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  e.connected(connected(0, ""));
+  e.applyLocal([{ from: 0, to: 0, insert: "x" }]);
+  const batch = await t.next(t.inserts);
+  batch.fail(new Error("operation has timed out"));
+  await flushMicrotasks();
+  assert.equal(t.reconnects, 1);
+  assert.deepEqual(e.phase, { kind: "offline", reload: false });
+});
+
+test("an update that does not fit the document is a desync: error, then reload on a new connection", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  e.connected(connected(0, "ab"));
+  e.received({ version: 1, clientID: "other", changes: [{ from: 5, to: 6, insert: "" }] });
+  assert.equal(errors[0]?.code, "desync");
+  assert.equal(t.reconnects, 1);
+  assert.deepEqual(e.phase, { kind: "offline", reload: true });
+  e.connected(connected(1, "b"));
+  assert.equal(e.state.doc.toString(), "b");
+});
+
+test("close() rejects waits and refuses local changes", { timeout: 10_000 }, async () => {
+  const { e } = engine();
+  e.connected(connected(0, ""));
+  const waiting = e.waitForVersion(10);
+  e.close(new (await import("../client/errors.js")).CodespaceClientError("closed", "bye"));
+  await assert.rejects(waiting, /bye/);
+  assert.equal(e.phase.kind, "closed");
+  assert.throws(() => e.applyLocal([{ from: 0, to: 0, insert: "x" }]), /closed/);
+});

@@ -1,0 +1,55 @@
+/**
+ * Presence after a crash, with real processes: two server processes share a real redis-server; a
+ * socket on each joins the same codespace; the second process is SIGKILLed (no graceful shutdown).
+ * The socket on the survivor receives `user_left` for the dead process's socket, once, within the
+ * documented bound (NODE_TTL_MS + HEARTBEAT_MS = 12 s; the test allows 30 s for a busy machine),
+ * and a newcomer's presence list no longer has it.
+ */
+import { after, before, test } from "./helpers/bounded.js";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { connectSocket, nextEvent, type ClientSocket } from "./helpers/socket.js";
+
+let redis: RedisServerHandle;
+let a: ServerProcess;
+let b: ServerProcess;
+const sockets: ClientSocket[] = [];
+
+before(async () => {
+  redis = await startRedis();
+  [a, b] = await Promise.all([0, 1].map(() => startServerProcess({ REDIS_URL: redis.url, LOG_LEVEL: "info" })));
+});
+after(async () => {
+  for (const s of sockets) s.close();
+  await Promise.allSettled([a?.kill(), b?.kill()]);
+  await redis?.stop();
+});
+
+test("SIGKILL of a server process: the others send user_left for its sockets", { timeout: 60_000 }, async () => {
+  const token = `tmp-${randomUUID()}`;
+  const onA = await connectSocket(a.url, token, ["websocket"]);
+  sockets.push(onA.socket);
+  const joined = nextEvent(onA.socket, "user_joined", 10_000);
+  const onB = await connectSocket(b.url, token, ["websocket"]);
+  sockets.push(onB.socket);
+  assert.equal((await joined).id, onB.connected.id);
+  assert.deepEqual(onB.connected.users.map((u) => u.id).sort(), [onA.connected.id, onB.connected.id].sort());
+
+  const left: string[] = [];
+  onA.socket.on("user_left", ({ id }) => left.push(id));
+  const gone = nextEvent(onA.socket, "user_left", 30_000);
+  await b.kill();
+  assert.deepEqual(await gone, { id: onB.connected.id });
+  // logged just before the user_left is sent; the pipe may be read a moment after the socket
+  for (let i = 0; i < 100 && !/stopped sending heartbeats/.test(a.output()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(a.output(), /stopped sending heartbeats/);
+  assert.doesNotMatch(a.output(), /codespace expired/, "presence keys are not taken for codespaces");
+
+  // a newcomer on the survivor does not list the dead process's socket
+  const late = await connectSocket(a.url, token, ["polling"]);
+  sockets.push(late.socket);
+  assert.deepEqual(late.connected.users.map((u) => u.id).sort(), [onA.connected.id, late.connected.id].sort());
+  assert.deepEqual(left, [onB.connected.id], "announced once");
+});
