@@ -1,6 +1,6 @@
 /**
  * The Redis Cluster benchmark (part of `npm run bench`, after bench/run.ts): the same fan-out load
- * on (b) this server, 2 processes on one Redis, and (e) this server, 2 processes on a local 3-master
+ * on (b) this server, 2 processes on one Redis, and (g) this server, 2 processes on a local 3-master
  * 3-replica Redis Cluster (test/helpers/redis-cluster.ts); reports deliveries/s, server CPU per 1,000
  * deliveries, Redis CPU (summed over the masters; replicas apart) and delivery latency.
  *
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     const pidOf = (port: number): number => cluster.nodes.find((n) => n.port === port)?.proc?.pid ?? 0;
     const replicas = cluster.nodes.map((n) => n.port).filter((p) => !masters.includes(p));
     results.rows.push(
-      await measure("(e) 2 processes, Redis Cluster (3 masters, 3 replicas)", { REDIS_CLUSTER_NODES: cluster.seeds }, masters.map(pidOf), replicas.map(pidOf), load),
+      await measure("(g) 2 processes, Redis Cluster (3 masters, 3 replicas)", { REDIS_CLUSTER_NODES: cluster.seeds }, masters.map(pidOf), replicas.map(pidOf), load),
     );
   } finally {
     await cluster.stop();

@@ -1,10 +1,10 @@
 /**
- * The benchmark: `npm run bench` (full, ~4 min on 2 cores; writes bench/results/latest.json and
+ * The benchmark: `npm run bench` (full, ~8–11 min on 2 cores; writes bench/results/latest.json and
  * docs/benchmarks.md), `npm run bench:smoke` (seconds; writes bench/results/smoke.json only),
  * `npm run bench:profile` (room-of-10 load with `node --cpu-prof` on the server processes).
  *
  * Options: --smoke, --profile, --out <file.json>, --md <file.md> (default docs/benchmarks.md for the
- * full run, none otherwise), --targets a,b,c,d, --no-idle, --no-trace, --render (measure nothing:
+ * full run, none otherwise), --targets a,b,c,d,e,f, --no-fanout, --no-idle, --no-trace, --no-docsize, --render (measure nothing:
  * rewrite docs/benchmarks.md from bench/results/latest.json and bench/notes.md).
  * Every server runs in its own child process; the load comes from another one (bench/load/loadgen.ts).
  */
@@ -14,9 +14,13 @@ import { cpus, loadavg, totalmem, release } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
 import { startRedis, type RedisServerHandle } from "../test/helpers/redis-server.js";
 import type { ChildStats } from "./lib/child.js";
-import type { FanoutJob, FanoutResult, IdleResult, Job, JobResult, LoadMessage, OrchestratorMessage, TraceResult } from "./lib/jobs.js";
+import type {
+  DocSizeResult, FanoutJob, FanoutResult, IdleResult, Job, JobResult, LoadMessage, OrchestratorMessage, Proto, TraceJob, TraceResult,
+} from "./lib/jobs.js";
 import { procCpuSec, startChild, type ServerChild } from "./lib/servers.js";
 import { renderMarkdown } from "./lib/report.js";
 import { summarizeProfile } from "./lib/profile.js";
@@ -26,12 +30,12 @@ export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
 
 export interface TargetSpec {
-  id: "a" | "b" | "c" | "d";
+  id: "a" | "b" | "c" | "d" | "e" | "f";
   name: string;
   script: string;
   processes: number;
   redis: boolean;
-  proto: "sio" | "ws";
+  proto: Proto;
 }
 
 export const TARGETS: TargetSpec[] = [
@@ -39,6 +43,8 @@ export const TARGETS: TargetSpec[] = [
   { id: "b", name: "(b) this server, 2 processes, Redis", script: "targets/codespace-server.js", processes: 2, redis: true, proto: "sio" },
   { id: "c", name: "(c) Socket.IO relay + Redis adapter, 2 processes", script: "baselines/socketio-relay.js", processes: 2, redis: true, proto: "sio" },
   { id: "d", name: "(d) raw ws relay, pre-encoded frames, 1 process", script: "baselines/ws-relay.js", processes: 1, redis: false, proto: "ws" },
+  { id: "e", name: "(e) Hocuspocus + Redis extension, 2 processes (Yjs)", script: "baselines/hocuspocus.js", processes: 2, redis: true, proto: "hocuspocus" },
+  { id: "f", name: "(f) ShareDB, 1 process, in-memory DB + Redis pub/sub", script: "baselines/sharedb.js", processes: 1, redis: true, proto: "sharedb" },
 ];
 
 export interface LoadShape {
@@ -59,16 +65,25 @@ export interface BenchConfig {
   traceLimit: number;
   traceChunk: number;
   traceTargets: ("a" | "b")[];
+  /** Trace replay modes measured (see TraceJob.mode). */
+  traceModes: TraceJob["mode"][];
+  /** Document sizes (UTF-16 code units) of the commit-cost case, on (b). */
+  docSizes: number[];
+  /** Single-update commits per document size, and updates sent in batches of `docBatch`. */
+  docEdits: number;
+  docBatchUpdates: number;
+  docBatch: number;
 }
 
 const FULL: BenchConfig = {
   loads: [
     { roomSize: 2, rooms: 200, writersPerRoom: 1, ratePerWriter: 10 },
-    { roomSize: 10, rooms: 20, writersPerRoom: 2, ratePerWriter: 50 },
+    { roomSize: 10, rooms: 50, writersPerRoom: 2, ratePerWriter: 10 },
+    { roomSize: 10, rooms: 50, writersPerRoom: 2, ratePerWriter: 20 },
     { roomSize: 50, rooms: 4, writersPerRoom: 2, ratePerWriter: 50 },
   ],
   warmupMs: 2000,
-  durationMs: 10_000,
+  durationMs: 6000,
   drainMs: 5000,
   idleConnections: 5000,
   idleRoomSize: 10,
@@ -76,6 +91,11 @@ const FULL: BenchConfig = {
   traceLimit: 0,
   traceChunk: 20,
   traceTargets: ["a", "b"],
+  traceModes: ["composing", "keystrokes"],
+  docSizes: [5_000, 100_000, 1_000_000],
+  docEdits: 200,
+  docBatchUpdates: 5000,
+  docBatch: 500,
 };
 
 const SMOKE: BenchConfig = {
@@ -89,6 +109,11 @@ const SMOKE: BenchConfig = {
   traceLimit: 1500,
   traceChunk: 20,
   traceTargets: ["b"],
+  traceModes: ["composing", "keystrokes"],
+  docSizes: [5_000, 100_000],
+  docEdits: 20,
+  docBatchUpdates: 1000,
+  docBatch: 500,
 };
 
 export interface Sample {
@@ -104,6 +129,8 @@ export interface FanoutRow {
   serverCpuSec: number;
   cpuSecPer1000: number;
   redisCpuSec: number;
+  /** Event-loop delay over the measured window, worst of the target's processes, ms. */
+  eventLoopDelayMs: { p99: number; max: number };
 }
 
 export interface IdleRow {
@@ -119,6 +146,30 @@ export interface TraceRow {
   target: TargetSpec["id"];
   targetName: string;
   result: TraceResult;
+  /** Servers' and redis-server's CPU from just before the first edit to convergence, seconds. */
+  serverCpuSec: number;
+  redisCpuSec: number;
+}
+
+/** One cell of the commit-cost case: target (b), one document size and kind, one batch size. */
+export interface DocSizeRow {
+  size: number;
+  nonAscii: boolean;
+  /** Updates per insert_value (1: one commit per edit). */
+  batch: number;
+  result: DocSizeResult;
+  /**
+   * Per commit (insert_value) and per update: bytes into Redis (INFO stats total_net_input_bytes),
+   * the servers' CPU ms, and redis-server's time running the commit script (INFO commandstats EVALSHA).
+   */
+  redisInputBytesPerCommit: number;
+  serverCpuMsPerCommit: number;
+  redisCpuMsPerCommit: number;
+  redisInputBytesPerUpdate: number;
+  serverCpuMsPerUpdate: number;
+  redisCpuMsPerUpdate: number;
+  /** The stored `code` equals the writer's text (SHA-1). */
+  storedMatches: boolean;
 }
 
 export interface BenchResults {
@@ -134,6 +185,11 @@ export interface BenchResults {
   fanout: FanoutRow[];
   idle: IdleRow[];
   trace: TraceRow[];
+  docsize: DocSizeRow[];
+  /** Rows replaced by a later partial run (spliced into latest.json by hand, see the report). */
+  reruns?: { date: string; git: { commit: string; dirty: boolean }; what: string; loadAvg: { start: number; end: number } }[];
+  /** Jobs that failed (the run goes on without them): what, and the error's first line. */
+  failures: { what: string; error: string }[];
   profile?: unknown;
   durationSec: number;
 }
@@ -148,8 +204,17 @@ interface RunningTarget {
   stop(): Promise<void>;
 }
 
-async function startTarget(spec: TargetSpec, redis: RedisServerHandle | undefined, redisPid: number, nodeArgs: string[] = []): Promise<RunningTarget> {
-  const env: Record<string, string> = spec.redis && redis ? { REDIS_URL: redis.url } : {};
+async function startTarget(
+  spec: TargetSpec,
+  redis: RedisServerHandle | undefined,
+  redisPid: number,
+  nodeArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
+): Promise<RunningTarget> {
+  // The per-socket rate limit (default 100 events/s) is raised: under a starved load generator the
+  // open-loop writers catch up in bursts, which would measure the limiter instead of the server
+  // (the relays have none). The per-keystroke writer stays under the default anyway.
+  const env: Record<string, string> = { ...(spec.redis && redis ? { REDIS_URL: redis.url } : {}), RATE_LIMIT_EVENTS: "100000", ...extraEnv };
   const children: ServerChild[] = [];
   for (let i = 0; i < spec.processes; i++) children.push(await startChild(join(DIST_BENCH, spec.script), env, nodeArgs));
   return {
@@ -218,9 +283,13 @@ async function fanoutRun(t: RunningTarget, load: LoadShape, cfg: BenchConfig): P
     serverCpuSec: round(serverCpuSec, 3),
     cpuSecPer1000: result.deliveries > 0 ? round(serverCpuSec / (result.deliveries / 1000), 5) : NaN,
     redisCpuSec: round(s1.redisCpuSec - s0.redisCpuSec, 2),
+    eventLoopDelayMs: {
+      p99: round(Math.max(...s1.servers.map((s) => s.eventLoopDelayMs.p99)), 2),
+      max: round(Math.max(...s1.servers.map((s) => s.eventLoopDelayMs.max)), 2),
+    },
   };
   log(
-    `${t.spec.id} room ${load.roomSize}: ${result.deliveriesPerSec} deliveries/s, cpu ${row.cpuSecPer1000} s/1000, ` +
+    `${t.spec.id} room ${load.roomSize} @${result.offeredEditsPerSec}/s, loop delay p99 ${row.eventLoopDelayMs.p99} max ${row.eventLoopDelayMs.max} ms: ${result.deliveriesPerSec} deliveries/s, cpu ${row.cpuSecPer1000} s/1000, ` +
       `p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} p99.9 ${result.latencyMs.p999} ms, lost ${result.losses}, ooo ${result.outOfOrder}, ack errors ${JSON.stringify(result.ackErrors)}`,
   );
   return row;
@@ -259,7 +328,8 @@ function largestTrace(dir: string): string {
   throw new Error(`no sequential trace in ${dir}`);
 }
 
-async function traceRun(t: RunningTarget, cfg: BenchConfig, tracePath: string): Promise<TraceRow> {
+async function traceRun(t: RunningTarget, cfg: BenchConfig, tracePath: string, mode: TraceJob["mode"]): Promise<TraceRow> {
+  const samples: Sample[] = [];
   const result = (await runLoad(
     {
       kind: "trace",
@@ -270,14 +340,99 @@ async function traceRun(t: RunningTarget, cfg: BenchConfig, tracePath: string): 
       chunk: cfg.traceChunk,
       token: token("trace").slice(0, -1),
       timeoutMs: 120_000,
+      mode,
+      maxBatch: 500,
     },
-    async () => {},
+    async () => void samples.push(await t.sample()),
   )) as TraceResult;
+  const [s0, s1] = samples as [Sample, Sample];
+  const row: TraceRow = {
+    target: t.spec.id,
+    targetName: t.spec.name,
+    result,
+    serverCpuSec: round(sum(s1.servers.map(cpuOf)) - sum(s0.servers.map(cpuOf)), 3),
+    redisCpuSec: round(s1.redisCpuSec - s0.redisCpuSec, 2),
+  };
   log(
-    `${t.spec.id} trace ${result.trace}: ${result.transactions} txns -> ${result.serverUpdates} server updates, last reader at ${result.lastReaderConvergedMs} ms ` +
-      `(${result.transactionsPerSec} txns/s), converged ${result.converged} ${result.errors.join("; ")}`,
+    `${t.spec.id} trace ${result.trace} (${mode}): ${result.transactions} txns -> ${result.serverUpdates} server updates in ${result.batches} batches, last reader at ${result.lastReaderConvergedMs} ms ` +
+      `(${result.transactionsPerSec} txns/s), server cpu ${row.serverCpuSec} s, redis cpu ${row.redisCpuSec} s, converged ${result.converged} ${result.errors.join("; ")}`,
   );
-  return { target: t.spec.id, targetName: t.spec.name, result };
+  return row;
+}
+
+/**
+ * A code-like document of `size` UTF-16 code units in lines of about 60; `nonAscii`: every 8th line
+ * carries a comment with 2-, 3- and 4-byte characters (é, 中, 😀).
+ */
+export function makeDocument(size: number, nonAscii: boolean): string {
+  const lines: string[] = [];
+  let length = 0;
+  for (let i = 0; length < size; i++) {
+    const line = nonAscii && i % 8 === 0 ? `    // é 中文 😀 note ${i}: naïve café` : `    const v${i} = compute(v${i >> 1}, "value ${i}", ${i * 7});`;
+    lines.push(line);
+    length += line.length + 1;
+  }
+  return lines.join("\n").slice(0, size).replace(/[\ud800-\udbff]$/, "x");
+}
+
+async function docsizeRun(t: RunningTarget, cfg: BenchConfig, probe: Redis, size: number, nonAscii: boolean, batch: number, edits: number): Promise<DocSizeRow> {
+  const tok = token(`doc${size}`).slice(0, -1);
+  const doc = makeDocument(size, nonAscii);
+  await probe.hset(tok, "name", "bench", "code", doc); // as the site writes a codespace
+  const inputBytes = async (): Promise<number> => Number(/total_net_input_bytes:(\d+)/.exec(await probe.info("stats"))?.[1] ?? NaN);
+  /** redis-server's own time in EVALSHA (INFO commandstats, microseconds): finer than /proc's 10 ms ticks. */
+  const scriptUs = async (): Promise<number> => Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(await probe.info("commandstats"))?.[1] ?? 0);
+  const samples: Sample[] = [];
+  const bytes: number[] = [];
+  const us: number[] = [];
+  const result = (await runLoad(
+    { kind: "docsize", urls: t.urls, token: tok, edits, batch, inserts: nonAscii ? ["x", "é", "😀"] : ["x"] },
+    async () => {
+      bytes.push(await inputBytes());
+      us.push(await scriptUs());
+      samples.push(await t.sample());
+    },
+  )) as DocSizeResult;
+  const [s0, s1] = samples as [Sample, Sample];
+  const stored = (await probe.hget(tok, "code")) ?? "";
+  await probe.del(tok);
+  const serverMs = (sum(s1.servers.map(cpuOf)) - sum(s0.servers.map(cpuOf))) * 1000;
+  const redisMs = (us[1]! - us[0]!) / 1000;
+  const inBytes = bytes[1]! - bytes[0]!;
+  const c = Math.max(1, result.commits);
+  const u = Math.max(1, result.updates);
+  const row: DocSizeRow = {
+    size,
+    nonAscii,
+    batch,
+    result,
+    redisInputBytesPerCommit: Math.round(inBytes / c),
+    serverCpuMsPerCommit: round(serverMs / c, 3),
+    redisCpuMsPerCommit: round(redisMs / c, 3),
+    redisInputBytesPerUpdate: Math.round(inBytes / u),
+    serverCpuMsPerUpdate: round(serverMs / u, 4),
+    redisCpuMsPerUpdate: round(redisMs / u, 4),
+    storedMatches: createHash("sha1").update(stored).digest("hex") === result.sha1,
+  };
+  log(
+    `b doc ${size} ${nonAscii ? "non-ASCII" : "ASCII"} batch ${batch}: ${result.commits} commits, ${result.updates} updates; per commit ${row.redisInputBytesPerCommit} B into Redis, ` +
+      `server ${row.serverCpuMsPerCommit} ms, redis ${row.redisCpuMsPerCommit} ms; stored code matches ${row.storedMatches} ${result.errors.join("; ")}`,
+  );
+  return row;
+}
+
+/**
+ * Runs one job; a failure (a load generator that could not connect within its timeout on a starved
+ * machine, ...) is logged and recorded in `results.failures` instead of ending the whole run.
+ */
+async function attempt(results: BenchResults, what: string, job: () => Promise<void>): Promise<void> {
+  try {
+    await job();
+  } catch (err) {
+    const error = ((err as Error).message ?? String(err)).split("\n")[0]!.slice(0, 300);
+    results.failures.push({ what, error });
+    log(`FAILED ${what}: ${error}`);
+  }
 }
 
 function round(x: number, digits: number): number {
@@ -319,7 +474,7 @@ async function main(): Promise<void> {
   const cfg = smoke ? SMOKE : FULL;
   const out = arg("--out") ?? join(REPO_ROOT, "bench", "results", mode === "full" ? "latest.json" : `${mode}.json`);
   const md = arg("--md") ?? (mode === "full" ? join(REPO_ROOT, "docs", "benchmarks.md") : undefined);
-  const only = (arg("--targets") ?? "a,b,c,d").split(",");
+  const only = (arg("--targets") ?? "a,b,c,d,e,f").split(",");
   const targets = TARGETS.filter((t) => only.includes(t.id));
   const traceDir = process.env.BENCH_TRACES_DIR ?? join(REPO_ROOT, "test", "fixtures", "traces");
 
@@ -339,6 +494,8 @@ async function main(): Promise<void> {
     fanout: [],
     idle: [],
     trace: [],
+    docsize: [],
+    failures: [],
     durationSec: 0,
   };
 
@@ -347,37 +504,65 @@ async function main(): Promise<void> {
       const dir = join(REPO_ROOT, "bench", "results", "profiles");
       mkdirSync(dir, { recursive: true });
       const summaries: Record<string, unknown> = {};
-      for (const spec of TARGETS.filter((t) => t.id === "a" || t.id === "b")) {
+      const profiled = async (key: string, spec: TargetSpec, run: (t: RunningTarget) => Promise<void>): Promise<void> => {
         const before = new Set(readdirSync(dir));
         const t = await startTarget(spec, redis, redisPid, ["--cpu-prof", "--cpu-prof-dir", dir]);
-        results.fanout.push(await fanoutRun(t, FULL.loads[1]!, FULL));
+        await run(t);
         await t.stop();
         const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile") && !before.has(f));
-        summaries[spec.id] = files.map((f) => ({ file: relative(REPO_ROOT, join(dir, f)), ...summarizeProfile(join(dir, f), REPO_ROOT) }));
+        summaries[key] = files.map((f) => ({ file: relative(REPO_ROOT, join(dir, f)), ...summarizeProfile(join(dir, f), REPO_ROOT) }));
         await probe.flushall();
+      };
+      // rooms of 10 at 2,000 edits/s on (a), (b) and the relay (c); the per-keystroke replay on (b)
+      for (const spec of TARGETS.filter((t) => ["a", "b", "c"].includes(t.id))) {
+        await profiled(spec.id, spec, async (t) => void results.fanout.push(await fanoutRun(t, FULL.loads[2]!, FULL)));
       }
+      await profiled("b-keystrokes", TARGETS.find((t) => t.id === "b")!, async (t) => {
+        results.trace.push(await traceRun(t, FULL, largestTrace(traceDir), "keystrokes"));
+      });
       results.profile = summaries;
     } else {
       for (const spec of targets) {
-        let t = await startTarget(spec, redis, redisPid);
-        for (const load of cfg.loads) results.fanout.push(await fanoutRun(t, load, cfg));
-        await t.stop();
-        await probe.flushall();
+        let t: RunningTarget;
+        if (!process.argv.includes("--no-fanout")) {
+          t = await startTarget(spec, redis, redisPid);
+          for (const load of cfg.loads) await attempt(results, `${spec.id} fan-out, rooms of ${load.roomSize} @${load.rooms * load.writersPerRoom * load.ratePerWriter}/s`, async () => void results.fanout.push(await fanoutRun(t, load, cfg)));
+          await t.stop();
+          await probe.flushall();
+        }
         if (!process.argv.includes("--no-idle")) {
           t = await startTarget(spec, redis, redisPid);
-          results.idle.push(await idleRun(t, cfg));
+          await attempt(results, `${spec.id} idle`, async () => void results.idle.push(await idleRun(t, cfg)));
           await t.stop();
           await probe.flushall();
         }
       }
       if (!process.argv.includes("--no-trace")) {
         const tracePath = largestTrace(traceDir);
-        for (const spec of targets.filter((t) => (cfg.traceTargets as string[]).includes(t.id))) {
-          const t = await startTarget(spec, redis, redisPid);
-          results.trace.push(await traceRun(t, cfg, tracePath));
-          await t.stop();
-          await probe.flushall();
+        for (const mode of cfg.traceModes) {
+          for (const spec of targets.filter((t) => (cfg.traceTargets as string[]).includes(t.id))) {
+            const t = await startTarget(spec, redis, redisPid);
+            await attempt(results, `${spec.id} trace ${mode}`, async () => void results.trace.push(await traceRun(t, cfg, tracePath, mode)));
+            await t.stop();
+            await probe.flushall();
+          }
         }
+      }
+      const b = targets.find((t) => t.id === "b");
+      if (b && !process.argv.includes("--no-docsize")) {
+        // MAX_DOC_LENGTH above the largest size, so a 1,000,000-character document can still grow
+        const t = await startTarget(b, redis, redisPid, [], { MAX_DOC_LENGTH: String(2 * Math.max(...cfg.docSizes)) });
+        for (const size of cfg.docSizes) {
+          for (const nonAscii of [false, true]) {
+            for (const [batch, edits] of [[1, cfg.docEdits], [cfg.docBatch, cfg.docBatchUpdates]] as const) {
+              await attempt(results, `b document ${size} ${nonAscii ? "non-ASCII" : "ASCII"} batch ${batch}`, async () =>
+                void results.docsize.push(await docsizeRun(t, cfg, probe, size, nonAscii, batch, edits)),
+              );
+            }
+          }
+        }
+        await t.stop();
+        await probe.flushall();
       }
     }
   } finally {

@@ -11,8 +11,9 @@
 import type { CodeStore, Commit, CommitSave, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValueBroadcast, InsertValuePayload, VersionedUpdate, WireUpdate } from "./protocol/events.js";
-import { DocCache, insertsAreAscii } from "./document/doc-cache.js";
+import { DocCache } from "./document/doc-cache.js";
 import { Draft } from "./document/draft.js";
+import { composeAll, utf8Patch } from "./document/utf8-patch.js";
 
 export interface CodespaceOptions {
   /** Updates kept for rebasing (the store keeps as many). */
@@ -213,8 +214,7 @@ export class Codespace {
           epoch: cache.epoch,
           baseVersion: base,
           code: () => draft.doc.toString(),
-          length: draft.doc.length,
-          ascii: cache.ascii && draft.updates.every((u) => insertsAreAscii(u.wire)),
+          patch: () => utf8Patch(cache.doc, composeAll(draft.updates.map((u) => u.changes))),
           updates,
           senders: draft.senders,
           ttlSeconds: this.options.ttlSeconds,

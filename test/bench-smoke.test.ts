@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "./helpers/server-process.js";
 import type { BenchResults } from "../bench/run.js";
 
-test("bench smoke: every target delivers every edit, idle and trace jobs run", { timeout: 180_000 }, async () => {
+test("bench smoke: every target and peer delivers every edit; idle, both trace replays and the document-size case run", { timeout: 300_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), "bench-smoke-"));
   try {
     const out = join(dir, "smoke.json");
@@ -30,20 +30,36 @@ test("bench smoke: every target delivers every edit, idle and trace jobs run", {
     });
     assert.equal(code, 0, `bench --smoke failed:\n${output}`);
     const r = JSON.parse(await readFile(out, "utf8")) as BenchResults;
-    assert.deepEqual(r.fanout.map((f) => f.target).sort(), ["a", "b", "c", "d"]);
+    assert.deepEqual(r.failures, [], "jobs failed");
+    assert.deepEqual(r.fanout.map((f) => f.target).sort(), ["a", "b", "c", "d", "e", "f"]);
     for (const f of r.fanout) {
       assert.ok(f.result.deliveries > 0, `${f.target}: no deliveries`);
       assert.equal(f.result.losses, 0, `${f.target}: ${f.result.losses} deliveries lost`);
       assert.equal(f.result.duplicates, 0, `${f.target}: duplicates`);
       assert.deepEqual(f.result.ackErrors, {}, `${f.target}: refused edits`);
       assert.ok(Number.isFinite(f.cpuSecPer1000), `${f.target}: no CPU figure`);
+      assert.equal(f.result.outOfOrder, 0, `${f.target}: out of order`);
       assert.ok(f.result.latencyMs.count > 0);
+      assert.ok(Number.isFinite(f.eventLoopDelayMs.max), `${f.target}: no event-loop delay`);
     }
-    assert.equal(r.idle.length, 4);
+    assert.equal(r.idle.length, 6);
     for (const i of r.idle) assert.equal(i.connectionsSeen, i.result.connections, `${i.target}: server counts ${i.connectionsSeen} connections`);
-    assert.ok(r.trace.length > 0);
-    for (const t of r.trace) assert.ok(t.result.converged, `${t.target}: trace replay did not converge: ${t.result.errors.join("; ")}`);
-    assert.match(await readFile(md, "utf8"), /## Targets \(issue 4\)/);
+    assert.deepEqual(r.trace.map((t) => t.result.mode).sort(), ["composing", "keystrokes"]);
+    for (const t of r.trace) assert.ok(t.result.converged, `${t.target} ${t.result.mode}: trace replay did not converge: ${t.result.errors.join("; ")}`);
+    const keys = r.trace.find((t) => t.result.mode === "keystrokes")!.result;
+    assert.equal(keys.serverUpdates, keys.transactions, "per-keystroke replay: one server update per transaction");
+    // document-size case: every size and kind ran, the stored code is the writer's text, and a commit
+    // sends its changes, not the document (a bound on bytes, not on time)
+    assert.equal(r.docsize.length, r.config.docSizes.length * 4);
+    for (const d of r.docsize) {
+      assert.deepEqual(d.result.errors, [], `doc ${d.size} ${d.nonAscii}: ${d.result.errors.join("; ")}`);
+      assert.ok(d.storedMatches, `doc ${d.size} nonAscii=${d.nonAscii} batch ${d.batch}: stored code differs from the writer's text`);
+      if (d.batch === 1) assert.ok(d.redisInputBytesPerCommit < 4096, `doc ${d.size} nonAscii=${d.nonAscii}: ${d.redisInputBytesPerCommit} B per commit`);
+    }
+    const text = await readFile(md, "utf8");
+    assert.match(text, /## Targets \(issue 13\)/);
+    assert.match(text, /Hocuspocus/);
+    assert.match(text, /## Commit cost against document size/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -347,27 +347,36 @@ describe("RedisStore on redis-server", () => {
     for (const f of ["K", "g", "x"]) assert.ok(flags.includes(f), `flags ${flags} lack ${f}`);
   });
 
-  test("an ASCII commit is applied by the script itself, without sending the text", async () => {
+  test("a patch commit is applied by the script itself, without sending the text, ASCII or not", async () => {
     const store = await redisStore();
     const cs = randomUUID();
     const { epoch } = await store.open(cs, 60);
     const noText = () => {
       throw new Error("the text must not be needed");
     };
-    const u1 = { clientID: "a", changes: [{ from: 0, to: 0, insert: "hello world\r\n" }] };
-    const u2 = { clientID: "a", changes: [{ from: 0, to: 1, insert: "J" }, { from: 6, to: 11, insert: "there" }] };
-    const r = await store.commit(cs, { epoch, baseVersion: 0, code: noText, length: 13, ascii: true, updates: [u1, u2], ttlSeconds: 60 });
-    assert.deepEqual(r, { status: "ok", version: 2 });
-    assert.equal(await redis.client().hget(PREFIX + cs, "code"), "Jello there\r\n");
+    await redis.client().hset(PREFIX + cs, "code", "é😀 hello world\r\n"); // é: 2 bytes, 😀: 4 bytes
+    // "é😀 hello world\r\n" -> "é😀 Jello thère\r\n" (byte offsets: h at 7, world at 13..18)
+    const u = { clientID: "a", changes: [{ from: 4, to: 5, insert: "J" }, { from: 10, to: 15, insert: "thère" }] };
+    const patch = () => ({
+      bytes: Buffer.byteLength("é😀 Jello thère\r\n"),
+      changes: [
+        { from: 7, to: 8, insert: "J", insertBytes: 1 },
+        { from: 13, to: 18, insert: "thère", insertBytes: 6 },
+      ],
+    });
+    const r = await store.commit(cs, { epoch, baseVersion: 0, code: noText, patch, updates: [u], ttlSeconds: 60 });
+    assert.deepEqual(r, { status: "ok", version: 1 });
+    assert.equal(await redis.client().hget(PREFIX + cs, "code"), "é😀 Jello thère\r\n");
   });
 
-  test("an ASCII commit whose result has another length falls back to writing the text", async () => {
+  test("a patch that does not fit the stored text falls back to writing the text", async () => {
     const store = await redisStore();
     const cs = randomUUID();
     const { epoch } = await store.open(cs, 60);
     await redis.client().hset(PREFIX + cs, "code", "xyz"); // the stored text is not what the caller believes
     const u = { clientID: "a", changes: [{ from: 0, to: 0, insert: "ab" }] };
-    const r = await store.commit(cs, { epoch, baseVersion: 0, code: () => "ab", length: 2, ascii: true, updates: [u], ttlSeconds: 60 });
+    const patch = () => ({ bytes: 2, changes: [{ from: 0, to: 0, insert: "ab", insertBytes: 2 }] });
+    const r = await store.commit(cs, { epoch, baseVersion: 0, code: () => "ab", patch, updates: [u], ttlSeconds: 60 });
     assert.deepEqual(r, { status: "ok", version: 1 });
     assert.equal(await redis.client().hget(PREFIX + cs, "code"), "ab");
   });

@@ -4,6 +4,8 @@
  * stops cleanly on a `stop` message or SIGTERM (so `--cpu-prof` can write its profile).
  * Nothing here is loaded by the production server.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
+
 export interface ChildStats {
   pid: number;
   /** process.cpuUsage() of the child itself, microseconds. */
@@ -17,6 +19,8 @@ export interface ChildStats {
   arrayBuffers: number;
   /** Open client connections as the server counts them. */
   connections: number;
+  /** Event-loop delay since the previous stats answer (perf_hooks.monitorEventLoopDelay, a timer every 10 ms), ms. */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
 }
 
 export type ParentMessage = { type: "stats"; id: number; gc?: boolean } | { type: "stop" };
@@ -28,6 +32,8 @@ function send(msg: ChildMessage): void {
 
 /** Wires IPC for a started server: announce `port`, answer stats, stop with `close` then exit 0. */
 export function serveBench(port: number, connections: () => number, close: () => Promise<void>): void {
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -59,8 +65,10 @@ export function serveBench(port: number, connections: () => number, close: () =>
           external: mem.external,
           arrayBuffers: mem.arrayBuffers,
           connections: connections(),
+          eventLoopDelayMs: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
         },
       });
+      eld.reset();
     }
   });
   process.once("SIGTERM", stop);

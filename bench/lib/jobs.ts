@@ -1,7 +1,10 @@
 /** Jobs the orchestrator (bench/run.ts) hands to the load generator (bench/load/loadgen.ts), and their results. */
 
-/** `sio`: Socket.IO `/codespace` protocol (our server, baseline c); `ws`: raw WebSocket JSON frames (baseline d). */
-export type Proto = "sio" | "ws";
+/**
+ * `sio`: Socket.IO `/codespace` protocol (our server, baseline c); `ws`: raw WebSocket JSON frames
+ * (baseline d); `hocuspocus`: Hocuspocus's protocol with Yjs (peer e); `sharedb`: ShareDB's client (peer f).
+ */
+export type Proto = "sio" | "ws" | "hocuspocus" | "sharedb";
 
 export interface FanoutJob {
   kind: "fanout";
@@ -43,9 +46,32 @@ export interface TraceJob {
   chunk: number;
   token: string;
   timeoutMs: number;
+  /**
+   * `composing`: the writer is a `CodespaceClient` (one batch in flight, what piles up composed into
+   * one update); `keystrokes`: a RawWriter sending one update per transaction, up to `maxBatch`
+   * unconfirmed updates per `insert_value`.
+   */
+  mode: "composing" | "keystrokes";
+  maxBatch: number;
 }
 
-export type Job = FanoutJob | IdleJob | TraceJob;
+/**
+ * Commit cost against document size: the codespace `token` already holds a document (the
+ * orchestrator wrote it to Redis as the site does); one RawWriter on urls[0] sends `edits`
+ * one-character inserts at line starts, `batch` updates per `insert_value`, each batch awaited; a
+ * second connection on urls[1] makes the other process host the codespace too. Inserts cycle
+ * through `inserts`.
+ */
+export interface DocSizeJob {
+  kind: "docsize";
+  urls: string[];
+  token: string;
+  edits: number;
+  batch: number;
+  inserts: string[];
+}
+
+export type Job = FanoutJob | IdleJob | TraceJob | DocSizeJob;
 
 export interface Latency {
   count: number;
@@ -99,13 +125,28 @@ export interface TraceResult {
   /** Writer's last local edit to the last reader's convergence. */
   tailMs: number;
   transactionsPerSec: number;
+  mode: TraceJob["mode"];
+  /** insert_value calls the writer made. */
+  batches: number;
   serverUpdatesPerSec: number;
   converged: boolean;
   errors: string[];
   loadgenCpuSec: number;
 }
 
-export type JobResult = FanoutResult | IdleResult | TraceResult;
+export interface DocSizeResult {
+  kind: "docsize";
+  /** insert_value calls (= commits when nothing else writes). */
+  commits: number;
+  updates: number;
+  /** Final text of the writer (UTF-16 length) and its SHA-1 (UTF-8), to compare with the stored `code`. */
+  finalLength: number;
+  sha1: string;
+  errors: string[];
+  elapsedMs: number;
+}
+
+export type JobResult = FanoutResult | IdleResult | TraceResult | DocSizeResult;
 
 /** Load generator -> orchestrator. */
 export type LoadMessage =

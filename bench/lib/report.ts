@@ -1,18 +1,26 @@
-/** Renders bench results as docs/benchmarks.md. */
-import type { BenchResults, FanoutRow, IdleRow } from "../run.js";
+/** Renders bench results as docs/benchmarks.md: the issue's targets with verdicts, then every table. */
+import type { BenchResults, DocSizeRow, FanoutRow, IdleRow, LoadShape, TraceRow } from "../run.js";
 
 const fmt = (x: number | undefined, d = 2): string => (x === undefined || !Number.isFinite(x) ? "—" : x.toFixed(d));
 const ratio = (x: number | undefined, base: number | undefined): number | undefined =>
   x === undefined || base === undefined || !Number.isFinite(x) || !Number.isFinite(base) || base === 0 ? undefined : x / base;
 const rx = (r: number | undefined): string => (r === undefined ? "—" : `${r.toFixed(2)}x`);
-const yes = (ok: boolean | undefined): string => (ok === undefined ? "not measured" : ok ? "**met**" : "**missed**");
+const verdict = (ok: boolean | undefined): string => (ok === undefined ? "not measured" : ok ? "**met**" : "**missed**");
 const kb = (b: number | undefined): string => (b === undefined ? "—" : `${(b / 1024).toFixed(1)} KiB`);
+const n0 = (x: number): string => Math.round(x).toLocaleString("en-US");
+const offered = (l: LoadShape): number => l.rooms * l.writersPerRoom * l.ratePerWriter;
+const sameLoad = (a: LoadShape, b: LoadShape): boolean =>
+  a.roomSize === b.roomSize && a.rooms === b.rooms && a.writersPerRoom === b.writersPerRoom && a.ratePerWriter === b.ratePerWriter;
+const loadName = (l: LoadShape): string => `rooms of ${l.roomSize}, ${n0(offered(l))} edits/s`;
+const sizeName = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
 
 export function renderMarkdown(r: BenchResults, notes: string): string {
   const L: string[] = [];
-  const fan = (t: string, size: number): FanoutRow | undefined => r.fanout.find((f) => f.target === t && f.load.roomSize === size);
+  const fan = (t: string, l: LoadShape): FanoutRow | undefined => r.fanout.find((f) => f.target === t && sameLoad(f.load, l));
   const idle = (t: string): IdleRow | undefined => r.idle.find((i) => i.target === t);
-  const trace = (t: string) => r.trace.find((x) => x.target === t);
+  const trace = (t: string, mode: string): TraceRow | undefined => r.trace.find((x) => x.target === t && (x.result.mode ?? "composing") === mode);
+  const doc = (size: number, nonAscii: boolean, batch: number): DocSizeRow | undefined =>
+    (r.docsize ?? []).find((d) => d.size === size && d.nonAscii === nonAscii && d.batch === batch);
   const m = r.machine;
 
   L.push("# Benchmarks", "");
@@ -24,55 +32,103 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
       "Servers, redis-server and the load generator share these cores (and, on a shared machine, other work); ratios measured in one run are the figures to trust, absolute times drift.",
     "",
   );
-  L.push("Raw results: `bench/results/latest.json`. Method, caveats and the profile: below the tables.", "");
+  for (const x of r.reruns ?? []) {
+    L.push(
+      `**Rerun:** the ${x.what}, on ${x.date.slice(0, 16).replace("T", " ")} UTC (code ${x.git.commit}${x.git.dirty ? " plus uncommitted changes" : ""}, load average ${x.loadAvg.start} → ${x.loadAvg.end}); every ratio still compares rows of one run.`,
+      "",
+    );
+  }
+  L.push("Raw results: `bench/results/latest.json`. Method, caveats, profiles and what was tried: below the tables.", "");
 
-  // ---- the four targets of the issue
-  const b10 = fan("b", 10), a10 = fan("a", 10), c10 = fan("c", 10);
-  const cpuB = ratio(b10?.cpuSecPer1000, c10?.cpuSecPer1000);
-  const cpuA = ratio(a10?.cpuSecPer1000, c10?.cpuSecPer1000);
-  const heapA = ratio(idle("a")?.heapPerConnBytes, idle("c")?.heapPerConnBytes);
-  const heapB = ratio(idle("b")?.heapPerConnBytes, idle("c")?.heapPerConnBytes);
-  const trB = trace("b")?.result, trA = trace("a")?.result;
-  L.push("## Targets (issue 4)", "");
-  L.push("| target | goal | measured | ratio to (c) | verdict |", "| --- | --- | --- | --- | --- |");
+  // ---- targets (issue 13)
+  L.push("## Targets (issue 13)", "");
+  L.push("| target | goal | measured | ratio | verdict |", "| --- | --- | --- | --- | --- |");
+  const room10 = r.config.loads.filter((l) => l.roomSize === 10);
+  for (const l of room10) {
+    const c = fan("c", l);
+    for (const t of ["a", "b"]) {
+      const f = fan(t, l);
+      const p99 = ratio(f?.result.latencyMs.p99, c?.result.latencyMs.p99);
+      const p999 = ratio(f?.result.latencyMs.p999, c?.result.latencyMs.p999);
+      L.push(
+        `| Tail latency, (${t}), ${loadName(l)} | p99 ≤ 1.5x and p99.9 ≤ 2x relay (c) | p99 ${fmt(f?.result.latencyMs.p99)} / p99.9 ${fmt(f?.result.latencyMs.p999)} ms vs (c) ${fmt(c?.result.latencyMs.p99)} / ${fmt(c?.result.latencyMs.p999)} ms | ${rx(p99)} / ${rx(p999)} | ${verdict(p99 === undefined || p999 === undefined ? undefined : p99 <= 1.5 && p999 <= 2)} |`,
+      );
+    }
+  }
+  for (const l of room10) {
+    const b = fan("b", l), c = fan("c", l), e = fan("e", l);
+    const rc = ratio(b?.cpuSecPer1000, c?.cpuSecPer1000);
+    const below = b && e ? b.cpuSecPer1000 < e.cpuSecPer1000 : undefined;
+    L.push(
+      `| Server CPU per 1,000 deliveries, (b), ${loadName(l)} | ≤ 1.1x relay (c) and below Hocuspocus (e) | (b) ${fmt(b?.cpuSecPer1000, 4)} s (Redis ${fmt(b?.redisCpuSec)} s) vs (c) ${fmt(c?.cpuSecPer1000, 4)} s (Redis ${fmt(c?.redisCpuSec)} s), (e) ${fmt(e?.cpuSecPer1000, 4)} s | ${rx(rc)} of (c), ${rx(ratio(b?.cpuSecPer1000, e?.cpuSecPer1000))} of (e) | ${verdict(rc === undefined || below === undefined ? undefined : rc <= 1.1 && below)} |`,
+    );
+  }
+  const sizes = r.config.docSizes ?? [];
+  if (sizes.length >= 2) {
+    const lo = sizes[0]!, hi = sizes[sizes.length - 1]!;
+    for (const nonAscii of [false, true]) {
+      const a = doc(lo, nonAscii, 1), z = doc(hi, nonAscii, 1);
+      const rb = ratio(z?.redisInputBytesPerCommit, a?.redisInputBytesPerCommit);
+      const rcpu = ratio(z?.serverCpuMsPerCommit, a?.serverCpuMsPerCommit);
+      L.push(
+        `| Cost per commit flat in document size, ${nonAscii ? "non-ASCII" : "ASCII"} text, ${sizeName(lo)} → ${sizeName(hi)} | Redis input bytes and server CPU per commit at ${sizeName(hi)} ≤ 1.5x those at ${sizeName(lo)}; stored \`code\` = clients' text | ${n0(a?.redisInputBytesPerCommit ?? NaN)} → ${n0(z?.redisInputBytesPerCommit ?? NaN)} B; ${fmt(a?.serverCpuMsPerCommit, 2)} → ${fmt(z?.serverCpuMsPerCommit, 2)} ms | bytes ${rx(rb)}, CPU ${rx(rcpu)} | ${verdict(rb === undefined || rcpu === undefined ? undefined : rb <= 1.5 && rcpu <= 1.5 && sizes.every((s) => doc(s, nonAscii, 1)?.storedMatches !== false))} |`,
+      );
+    }
+    const ra = doc(lo, true, r.config.docBatch), rz = doc(hi, true, r.config.docBatch);
+    const rr = ratio(rz?.redisCpuMsPerUpdate, ra?.redisCpuMsPerUpdate);
+    L.push(
+      `| Redis CPU per update flat in document size (batches of ${r.config.docBatch}, non-ASCII) | ${sizeName(hi)} ≤ 1.5x ${sizeName(lo)} | ${fmt((ra?.redisCpuMsPerUpdate ?? NaN) * 1000, 1)} → ${fmt((rz?.redisCpuMsPerUpdate ?? NaN) * 1000, 1)} µs per update | ${rx(rr)} | ${verdict(rr === undefined ? undefined : rr <= 1.5)} |`,
+    );
+  }
+  const kb_ = trace("b", "keystrokes")?.result;
   L.push(
-    `| Server CPU per 1,000 deliveries, rooms of 10 | ≤ 1.25x baseline (c) | (b) ${fmt(b10?.cpuSecPer1000, 4)} s vs (c) ${fmt(c10?.cpuSecPer1000, 4)} s; (a) ${fmt(a10?.cpuSecPer1000, 4)} s | (b) ${rx(cpuB)}, (a) ${rx(cpuA)} | ${yes(cpuB === undefined ? undefined : cpuB <= 1.25)} |`,
+    `| Per-keystroke trace replay, (b), ${kb_?.trace ?? "—"} | ≥ 20,000 updates/s | ${kb_ ? n0(kb_.transactionsPerSec) : "—"} updates/s (${kb_ ? n0(kb_.serverUpdates) : "—"} updates in ${kb_?.batches ?? "—"} batches) | ${kb_ ? rx(kb_.transactionsPerSec / 20_000) : "—"} of the goal | ${verdict(kb_ ? kb_.converged && kb_.transactionsPerSec >= 20_000 : undefined)} |`,
   );
+  const ic = idle("c");
+  for (const t of ["a", "b"]) {
+    const i = idle(t);
+    const rr = ratio(i?.rssPerConnBytes, ic?.rssPerConnBytes), rh = ratio(i?.heapPerConnBytes, ic?.heapPerConnBytes);
+    L.push(
+      `| Idle memory per connection, (${t}) | RSS and heap ≤ 1.1x relay (c) | RSS ${kb(i?.rssPerConnBytes)}, heap ${kb(i?.heapPerConnBytes)} vs (c) ${kb(ic?.rssPerConnBytes)}, ${kb(ic?.heapPerConnBytes)} | RSS ${rx(rr)}, heap ${rx(rh)} | ${verdict(rr === undefined || rh === undefined ? undefined : rr <= 1.1 && rh <= 1.1)} |`,
+    );
+  }
+  const bad = r.fanout.filter((f) => f.result.losses !== 0 || f.result.duplicates !== 0 || f.result.outOfOrder !== 0);
   L.push(
-    `| p99 delivery latency, 2,000 edits/s offered, rooms of 10, 2 processes + Redis | < 10 ms | (b) p99 ${fmt(b10?.result.latencyMs.p99)} ms (p50 ${fmt(b10?.result.latencyMs.p50)}, p99.9 ${fmt(b10?.result.latencyMs.p999)}) at ${b10?.result.offeredEditsPerSec ?? "—"} edits/s | (c) p99 ${fmt(c10?.result.latencyMs.p99)} ms: ${rx(ratio(b10?.result.latencyMs.p99, c10?.result.latencyMs.p99))} | ${yes(b10 ? b10.result.latencyMs.p99 < 10 && b10.result.losses === 0 : undefined)} |`,
-  );
-  L.push(
-    `| Real trace replay end to end (${trB?.trace ?? trA?.trace ?? "—"}) | ≥ 20,000 updates/s | (b) ${trB?.transactionsPerSec ?? "—"} trace updates/s; (a) ${trA?.transactionsPerSec ?? "—"} | — | ${yes(trB ? trB.converged && trB.transactionsPerSec >= 20_000 : undefined)} |`,
-  );
-  L.push(
-    `| Heap per idle connection at ${r.config.idleConnections} connections | ≤ 1.2x baseline (c) | (a) ${kb(idle("a")?.heapPerConnBytes)}, (b) ${kb(idle("b")?.heapPerConnBytes)}, (c) ${kb(idle("c")?.heapPerConnBytes)} | (a) ${rx(heapA)}, (b) ${rx(heapB)} | ${yes(heapB === undefined ? undefined : heapB <= 1.2 && (heapA ?? 0) <= 1.2)} |`,
+    `| Correctness in every fan-out row | 0 losses, 0 duplicates, 0 out of order | ${bad.length === 0 ? "all zero" : bad.map((f) => `(${f.target}) ${loadName(f.load)}: ${f.result.losses}/${f.result.duplicates}/${f.result.outOfOrder}`).join("; ")} | — | ${verdict(r.fanout.length === 0 ? undefined : bad.length === 0)} |`,
   );
   L.push("");
+
+  if ((r.failures ?? []).length > 0) {
+    L.push("**Jobs that failed in this run** (the run went on without them; a failure is not a result):", "");
+    for (const f of r.failures) L.push(`- ${f.what}: ${f.error}`);
+    L.push("");
+  }
 
   // ---- fan-out
   L.push("## Fan-out: deliveries, CPU, latency", "");
   L.push(
     `Each edit goes to every member of its room, the writer included. Measured window ${r.config.durationMs / 1000} s after ${r.config.warmupMs / 1000} s of warm-up; ` +
       "CPU is the server processes' own `process.cpuUsage()` over the window (redis-server's CPU, from /proc, is a separate column and is *not* included); " +
-      "latency is send-to-arrival of every delivery, HDR histogram (hdr-histogram-js).",
+      "latency is send-to-arrival of every delivery, HDR histogram (hdr-histogram-js); loop delay is the servers' event-loop delay over the window " +
+      "(`perf_hooks.monitorEventLoopDelay`, worst process). The peers (e) and (f) do not echo an edit to its sender: the sender's own delivery is counted at the server's ack.",
     "",
   );
   for (const load of r.config.loads) {
-    const offered = load.rooms * load.writersPerRoom * load.ratePerWriter;
+    const off = offered(load);
     L.push(
-      `### Rooms of ${load.roomSize}: ${load.rooms} rooms (${load.rooms * load.roomSize} connections), ${load.writersPerRoom} writer(s) per room at ${load.ratePerWriter} edits/s = ${offered.toLocaleString("en-US")} edits/s offered, ${(offered * load.roomSize).toLocaleString("en-US")} deliveries/s expected`,
+      `### Rooms of ${load.roomSize}: ${load.rooms} rooms (${load.rooms * load.roomSize} connections), ${load.writersPerRoom} writer(s) per room at ${load.ratePerWriter} edits/s = ${n0(off)} edits/s offered, ${n0(off * load.roomSize)} deliveries/s expected`,
       "",
     );
     L.push(
-      "| target | deliveries/s | CPU s per 1,000 deliveries | CPU ratio to (c) | p50 ms | p99 ms | p99.9 ms | p99 ratio to (c) | losses | out of order | dup | ack errors | redis CPU s | load gen CPU s |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| target | deliveries/s | CPU s per 1,000 deliveries | CPU ratio to (c) | p50 ms | p99 ms | p99.9 ms | p99 / p99.9 ratio to (c) | loop delay p99 / max ms | losses | out of order | dup | ack errors | redis CPU s | load gen CPU s |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     );
-    const c = fan("c", load.roomSize);
-    for (const f of r.fanout.filter((x) => x.load.roomSize === load.roomSize)) {
+    const c = fan("c", load);
+    for (const f of r.fanout.filter((x) => sameLoad(x.load, load))) {
       const res = f.result;
       const errs = Object.entries(res.ackErrors).map(([k, v]) => `${k} ${v}`).join(", ") || "0";
       L.push(
-        `| ${f.targetName} | ${res.deliveriesPerSec.toLocaleString("en-US")} | ${fmt(f.cpuSecPer1000, 4)} | ${rx(ratio(f.cpuSecPer1000, c?.cpuSecPer1000))} | ${fmt(res.latencyMs.p50)} | ${fmt(res.latencyMs.p99)} | ${fmt(res.latencyMs.p999)} | ${rx(ratio(res.latencyMs.p99, c?.result.latencyMs.p99))} | ${res.losses} | ${res.outOfOrder} | ${res.duplicates} | ${errs} | ${fmt(f.redisCpuSec)} | ${fmt(res.loadgenCpuSec)} |`,
+        `| ${f.targetName} | ${n0(res.deliveriesPerSec)} | ${fmt(f.cpuSecPer1000, 4)} | ${rx(ratio(f.cpuSecPer1000, c?.cpuSecPer1000))} | ${fmt(res.latencyMs.p50)} | ${fmt(res.latencyMs.p99)} | ${fmt(res.latencyMs.p999)} | ${rx(ratio(res.latencyMs.p99, c?.result.latencyMs.p99))} / ${rx(ratio(res.latencyMs.p999, c?.result.latencyMs.p999))} | ${fmt(f.eventLoopDelayMs?.p99, 1)} / ${fmt(f.eventLoopDelayMs?.max, 1)} | ${res.losses} | ${res.outOfOrder} | ${res.duplicates} | ${errs} | ${fmt(f.redisCpuSec)} | ${fmt(res.loadgenCpuSec)} |`,
       );
     }
     L.push("");
@@ -99,18 +155,43 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
   if (r.trace.length > 0) {
     L.push("## Real trace replay", "");
     L.push(
-      `One writer (\`CodespaceClient\`, websocket) applies the trace's transactions locally, ${r.config.traceChunk} per event-loop turn, as fast as it can; the client keeps one batch in flight and composes what piles up meanwhile (as it does in a browser); ${r.config.traceReaders} readers (\`CodespaceClient\`) follow, on the other process for (b). ` +
-        "Trace updates/s = the trace's transactions / time from the first local edit to the last reader holding the final version with exactly the trace's end text.",
+      `The writer replays the trace's transactions as fast as it can, ${r.config.traceChunk} per event-loop turn; ${r.config.traceReaders} readers (\`CodespaceClient\`) follow, on the other process for (b). ` +
+        "**composing**: the writer is a `CodespaceClient`, which keeps one batch in flight and composes what piles up meanwhile into one update (as in a browser). " +
+        "**keystrokes**: the writer sends one update per transaction, up to 500 unconfirmed updates per `insert_value` (one batch in flight, acked; at most one `insert_value` per 12 ms, under the default per-socket rate limit), as a client that does not compose does. " +
+        "Trace updates/s = the trace's transactions / time from the first local edit to the last reader holding the final version with exactly the trace's end text. CPU columns cover that same span.",
       "",
     );
     L.push(
-      "| target | trace | transactions | server updates (versions) | writer synced | last reader converged | trace updates/s | server updates/s | converged |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| target | mode | trace | transactions | server updates (batches) | writer synced | last reader converged | trace updates/s | server CPU s | Redis CPU s per 1,000 updates | load gen CPU s | converged |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const t of r.trace) {
       const x = t.result;
       L.push(
-        `| ${t.targetName} | ${x.trace} | ${x.transactions.toLocaleString("en-US")} | ${x.serverUpdates.toLocaleString("en-US")} | ${(x.writerSyncedMs / 1000).toFixed(2)} s | ${(x.lastReaderConvergedMs / 1000).toFixed(2)} s | ${x.transactionsPerSec.toLocaleString("en-US")} | ${x.serverUpdatesPerSec.toLocaleString("en-US")} | ${x.converged ? "yes" : "NO: " + x.errors.join("; ")} |`,
+        `| ${t.targetName} | ${x.mode ?? "composing"} | ${x.trace} | ${n0(x.transactions)} | ${n0(x.serverUpdates)}${x.batches ? ` (${n0(x.batches)})` : ""} | ${(x.writerSyncedMs / 1000).toFixed(2)} s | ${(x.lastReaderConvergedMs / 1000).toFixed(2)} s | ${n0(x.transactionsPerSec)} | ${fmt(t.serverCpuSec)} | ${fmt(x.serverUpdates ? (t.redisCpuSec / x.serverUpdates) * 1000 : NaN, 4)} | ${fmt(x.loadgenCpuSec)} | ${x.converged ? "yes" : "NO: " + x.errors.join("; ")} |`,
+      );
+    }
+    L.push("");
+  }
+
+  // ---- document size
+  if ((r.docsize ?? []).length > 0) {
+    L.push("## Commit cost against document size, (b) two processes on Redis", "");
+    L.push(
+      "The codespace holds a code-like document (lines of ~60 characters; non-ASCII: every 8th line has a comment with é, 中 and 😀), written to Redis as the site writes it; " +
+        "one writer on process 1 sends one-character inserts at random line starts (ASCII text: `x`; non-ASCII text: `x`, `é`, `😀` in turn), a second connection on process 2 receives them. " +
+        `Batch 1: ${r.config.docEdits} commits, each awaited. Batch ${r.config.docBatch}: ${n0(r.config.docBatchUpdates)} updates in insert_values of ${r.config.docBatch}. ` +
+        "Bytes into Redis from `INFO stats` total_net_input_bytes; Redis time is the commit script's own (`INFO commandstats`, EVALSHA usec); server CPU is both processes'. " +
+        "Stored = the stored `code` equals the writer's text (SHA-1).",
+      "",
+    );
+    L.push(
+      "| document | text | batch | commits | updates | bytes into Redis per commit | per update | server CPU ms per commit | per update | Redis script ms per commit | µs per update | stored |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    );
+    for (const d of r.docsize) {
+      L.push(
+        `| ${sizeName(d.size)} | ${d.nonAscii ? "non-ASCII" : "ASCII"} | ${d.batch} | ${n0(d.result.commits)} | ${n0(d.result.updates)} | ${n0(d.redisInputBytesPerCommit)} | ${n0(d.redisInputBytesPerUpdate)} | ${fmt(d.serverCpuMsPerCommit, 3)} | ${fmt(d.serverCpuMsPerUpdate, 4)} | ${fmt(d.redisCpuMsPerCommit, 3)} | ${fmt(d.redisCpuMsPerUpdate * 1000, 1)} | ${d.storedMatches ? "yes" : "NO " + d.result.errors.join("; ")} |`,
       );
     }
     L.push("");

@@ -9,6 +9,7 @@
  * time is kept by (writer, seq); each receiver records the delay when the broadcast arrives.
  */
 import { gunzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -17,8 +18,11 @@ import { WebSocket } from "ws";
 import * as hdr from "hdr-histogram-js";
 import { ChangeSet } from "@codemirror/state";
 import { CodespaceClient } from "../../client/index.js";
+import { connectHocuspocus, connectSharedb } from "./peers.js";
+import { CONNECT_TIMEOUT_MS, type Conn, type ConnHandlers } from "./conn.js";
+import { RawWriter } from "./raw-writer.js";
 import type {
-  FanoutJob, FanoutResult, IdleJob, IdleResult, Job, JobResult, Latency, LoadMessage, OrchestratorMessage, Proto, TraceJob, TraceResult,
+  DocSizeJob, DocSizeResult, FanoutJob, FanoutResult, IdleJob, IdleResult, Job, JobResult, Latency, LoadMessage, OrchestratorMessage, Proto, TraceJob, TraceResult,
 } from "../lib/jobs.js";
 
 // ---- IPC -----------------------------------------------------------------------------------------
@@ -39,18 +43,6 @@ function sample(): Promise<void> {
 
 // ---- connections ---------------------------------------------------------------------------------
 
-interface Conn {
-  /** Sends one edit; `ack` (Socket.IO only) gets the server's answer. */
-  sendEdit(clientID: string, seq: number, ack: (res: { ok: boolean; error?: { code: string } }) => void): void;
-  close(): void;
-}
-
-interface ConnHandlers {
-  /** A broadcast update arrived. */
-  onUpdate(clientID: string, version: number): void;
-}
-
-const CONNECT_TIMEOUT_MS = 30_000;
 
 function connectSio(url: string, token: string, h: ConnHandlers): Promise<Conn> {
   return new Promise((resolve, reject) => {
@@ -120,7 +112,16 @@ function connectWs(url: string, room: string, h: ConnHandlers): Promise<Conn> {
 }
 
 function connect(proto: Proto, url: string, room: string, h: ConnHandlers): Promise<Conn> {
-  return proto === "sio" ? connectSio(url, room, h) : connectWs(url, room, h);
+  switch (proto) {
+    case "sio":
+      return connectSio(url, room, h);
+    case "ws":
+      return connectWs(url, room, h);
+    case "hocuspocus":
+      return connectHocuspocus(url, room, h);
+    case "sharedb":
+      return connectSharedb(url, room, h);
+  }
 }
 
 /** Runs `fn(0..n-1)` with at most `concurrency` in flight; results in index order. */
@@ -339,16 +340,25 @@ async function trace(job: TraceJob): Promise<TraceResult> {
   }
   const errors: string[] = [];
   const opts = { transports: ["websocket" as const], socketOptions: { reconnection: false } };
-  const writer = await CodespaceClient.connect(job.urls[0]!, job.token, opts);
+  const keystrokes = job.mode === "keystrokes";
+  // composing: a CodespaceClient; keystrokes: a RawWriter (one update per transaction)
+  const client = keystrokes ? undefined : await CodespaceClient.connect(job.urls[0]!, job.token, opts);
+  const raw = keystrokes ? await RawWriter.connect(job.urls[0]!, job.token, job.maxBatch) : undefined;
   const readers = await Promise.all(
     Array.from({ length: job.readers }, (_, i) => CodespaceClient.connect(job.urls[(i + 1) % job.urls.length]!, job.token, opts)),
   );
-  for (const c of [writer, ...readers]) c.on("error", (e) => errors.push(`${e.code}: ${e.message}`));
-  if (writer.text !== (data.startContent ?? "")) {
-    writer.applyLocal([{ from: 0, to: writer.text.length, insert: data.startContent ?? "" }]);
-    await writer.whenSynced();
+  for (const c of client ? [client, ...readers] : readers) c.on("error", (e) => errors.push(`${e.code}: ${e.message}`));
+  const docLength = (): number => (raw ? raw.doc.length : client!.state.doc.length);
+  const applyTxn = (cs: ChangeSet): void => (raw ? raw.edit("keys", cs) : client!.applyLocal(cs));
+  const synced = (): Promise<void> => (raw ? raw.idle() : client!.whenSynced());
+  const version = (): number => (raw ? raw.version : client!.version);
+  const writerText = (): string => (raw ? raw.doc.toString() : client!.text);
+  if (writerText() !== (data.startContent ?? "")) {
+    applyTxn(ChangeSet.of({ from: 0, to: docLength(), insert: data.startContent ?? "" }, docLength()));
+    await synced();
   }
-  const baseVersion = writer.version;
+  const baseVersion = version();
+  await sample();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let i = 0;
@@ -357,17 +367,13 @@ async function trace(job: TraceJob): Promise<TraceResult> {
       const end = Math.min(txns.length, i + job.chunk);
       for (; i < end; i++) {
         const patches = txns[i]!.patches;
-        if (patches.length === 1) {
+        if (patches.length === 1 && !raw) {
           const [pos, del, ins] = patches[0]!;
-          writer.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
+          client!.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
         } else {
-          let len = writer.state.doc.length;
-          let cs = ChangeSet.empty(len);
-          for (const [pos, del, ins] of patches) {
-            cs = cs.compose(ChangeSet.of({ from: pos, to: pos + del, insert: ins }, cs.newLength));
-            len = cs.newLength;
-          }
-          writer.applyLocal(cs);
+          let cs = ChangeSet.empty(docLength());
+          for (const [pos, del, ins] of patches) cs = cs.compose(ChangeSet.of({ from: pos, to: pos + del, insert: ins }, cs.newLength));
+          applyTxn(cs);
         }
       }
       if (i < txns.length) setImmediate(step);
@@ -381,9 +387,10 @@ async function trace(job: TraceJob): Promise<TraceResult> {
   let writerSynced = 0;
   let lastReader = 0;
   try {
-    await Promise.race([writer.whenSynced(), deadline]);
+    await Promise.race([synced(), deadline]);
+    if (raw?.error) throw new Error(`writer refused: ${raw.error}`);
     writerSynced = performance.now();
-    const finalVersion = writer.version;
+    const finalVersion = version();
     await Promise.race([
       Promise.all(
         readers.map(async (r) => {
@@ -393,17 +400,22 @@ async function trace(job: TraceJob): Promise<TraceResult> {
       ),
       deadline,
     ]);
-    converged = writer.text === endContent && readers.every((r) => r.text === endContent && r.version === finalVersion);
+    converged = writerText() === endContent && readers.every((r) => r.text === endContent && r.version === finalVersion);
     if (!converged) errors.push("a reader or the writer does not hold the trace's end text");
   } catch (err) {
     errors.push((err as Error).message);
   }
-  const serverUpdates = writer.version - baseVersion;
-  for (const c of [writer, ...readers]) c.close();
+  await sample();
+  const serverUpdates = version() - baseVersion;
+  client?.close();
+  raw?.close();
+  for (const c of readers) c.close();
   const total = (lastReader || performance.now()) - t0;
   return {
     kind: "trace",
     trace: basename(job.tracePath),
+    mode: job.mode,
+    batches: raw ? raw.batches : 0,
     transactions: txns.length,
     serverUpdates,
     finalLength: endContent.length,
@@ -419,6 +431,42 @@ async function trace(job: TraceJob): Promise<TraceResult> {
   };
 }
 
+// ---- commit cost against document size -------------------------------------------------------------
+
+async function docsize(job: DocSizeJob): Promise<DocSizeResult> {
+  const writer = await RawWriter.connect(job.urls[0]!, job.token, job.batch);
+  const other = await RawWriter.connect(job.urls[1 % job.urls.length]!, job.token, 1);
+  const errors: string[] = [];
+  let seed = 12345;
+  const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  await sample();
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < job.edits && !writer.error) {
+    const n = Math.min(job.batch, job.edits - sent);
+    for (let k = 0; k < n; k++, sent++) {
+      const at = writer.doc.line(1 + rand(writer.doc.lines)).from; // a line start never splits a surrogate pair
+      writer.edit("w", ChangeSet.of({ from: at, insert: job.inserts[sent % job.inserts.length]! }, writer.doc.length), k === n - 1);
+    }
+    await writer.idle();
+  }
+  const elapsedMs = performance.now() - t0;
+  await sample();
+  if (writer.error) errors.push(writer.error);
+  const text = writer.doc.toString();
+  writer.close();
+  other.close();
+  return {
+    kind: "docsize",
+    commits: writer.batches,
+    updates: sent,
+    finalLength: text.length,
+    sha1: createHash("sha1").update(text).digest("hex"),
+    errors,
+    elapsedMs: Math.round(elapsedMs),
+  };
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
 function sleep(ms: number): Promise<void> {
@@ -428,6 +476,7 @@ function sleep(ms: number): Promise<void> {
 async function run(job: Job): Promise<JobResult> {
   if (job.kind === "fanout") return fanout(job);
   if (job.kind === "idle") return idle(job);
+  if (job.kind === "docsize") return docsize(job);
   return trace(job);
 }
 

@@ -15,13 +15,6 @@ export function textOf(code: string): Text {
   return Text.of(code.split(LINE_SEPARATOR));
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/** True when every insert of `changes` is ASCII. */
-export function insertsAreAscii(changes: readonly WireChange[]): boolean {
-  return changes.every((c) => !NON_ASCII.test(c.insert));
-}
-
 /** Length change of a wire update, UTF-16 code units. */
 function delta(changes: readonly WireChange[]): number {
   let d = 0;
@@ -35,14 +28,11 @@ export class DocCache {
   doc: Text;
   /** The accepted updates that produced versions `version - history.length + 1 .. version`, oldest first. */
   history: AcceptedUpdate[] = [];
-  /** True while the text is ASCII (UTF-16 positions are then UTF-8 byte offsets; see CommitRequest.ascii). */
-  ascii: boolean;
 
   constructor(snapshot: Snapshot, private readonly historyLength: number) {
     this.epoch = snapshot.epoch;
     this.version = snapshot.version;
     this.doc = textOf(snapshot.code);
-    this.ascii = !NON_ASCII.test(snapshot.code);
   }
 
   /** Oldest version whose successors are all in `history`. */
@@ -62,7 +52,6 @@ export class DocCache {
 
   /** Appends accepted updates whose result is `doc` (the text after the last of them). */
   append(updates: readonly AcceptedUpdate[], doc: Text): void {
-    if (this.ascii) this.ascii = updates.every((u) => insertsAreAscii(u.wire));
     this.history.push(...updates);
     this.version += updates.length;
     this.doc = doc;

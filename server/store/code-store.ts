@@ -17,6 +17,15 @@ export function codeOf(req: Pick<CommitRequest, "code">): string {
   return typeof req.code === "function" ? req.code() : req.code;
 }
 
+/**
+ * A commit's changes in UTF-8 byte offsets of the text at the commit's base version, sorted and
+ * non-overlapping; `bytes` is the UTF-8 length of the resulting text, `insertBytes` that of `insert`.
+ */
+export interface Utf8Patch {
+  bytes: number;
+  changes: { from: number; to: number; insert: string; insertBytes: number }[];
+}
+
 export interface CommitRequest {
   /** Epoch the commit is based on; a different (or missing) stored epoch fails with `epoch`. */
   epoch: string;
@@ -25,13 +34,12 @@ export interface CommitRequest {
   /** Full text after all `updates` (a function: built only when the store needs it). */
   code: string | (() => string);
   /**
-   * True when the stored text and every insert of `updates` are ASCII, so UTF-16 positions are UTF-8
-   * byte offsets: a store may then apply the updates to its stored text itself instead of writing
-   * `code` (RedisStore does, in its Lua script, and checks the resulting length).
+   * The updates' combined effect on the text at `baseVersion` in UTF-8 bytes (built only when
+   * called): a store that keeps UTF-8 may apply it instead of writing `code`, so a commit costs the
+   * size of its changes, not of the document (RedisStore does, in its Lua script, and falls back to
+   * `code` when the stored text does not have the expected length).
    */
-  ascii?: boolean;
-  /** Length of `code`, UTF-16 code units; needed with `ascii`. */
-  length?: number;
+  patch?: () => Utf8Patch;
   /** Updates in order; update i becomes version `baseVersion + i + 1`. */
   updates: readonly WireUpdate[];
   /** Socket id of each update's submitter, for the commit feed (default ""). */

@@ -37,17 +37,19 @@ return {code, version, epoch}
 /**
  * commit (compare-and-set).
  * KEYS[1] codespace key.
- * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] mode, ARGV[4] new code (mode "set") or the expected
- * length of the new code in bytes (mode "apply"), ARGV[5] TTL seconds, ARGV[6] historyLength,
+ * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] mode, ARGV[4] new code (mode "set") or the patch
+ * (mode "apply", see below), ARGV[5] TTL seconds, ARGV[6] historyLength,
  * ARGV[7] n = number of updates, ARGV[8..7+n] update JSONs (update i produces version base+i),
  * ARGV[8+n] commit-feed channel, ARGV[9+n] commit-feed message: published on success, inside the
  * script, so every subscriber sees the commits of a codespace in the order Redis executed them;
  * ARGV[10+n] the publish command: `PUBLISH` (one Redis) or `SPUBLISH` (Redis Cluster: sharded
  * pub/sub, the channel is in KEYS[1]'s slot, feed-channel.ts).
- * Mode "apply" (the caller guarantees an ASCII text and ASCII inserts, so positions are byte
- * offsets): the script applies the updates' changes to the stored `code` itself, sparing the
- * client from sending the whole text; if the result's length is not the expected one it writes
- * nothing and returns {"resync"} (the caller then commits in mode "set").
+ * Mode "apply": ARGV[4] is `<resultBytes> <from> <to> <insertBytes> ...\n<inserts>`: the header
+ * lists the combined changes of all n updates in UTF-8 byte offsets of the stored `code` (sorted,
+ * non-overlapping), the inserts follow the newline back to back. The script applies them in ONE
+ * pass (one HGET, one concat, one HSET, whatever n is), sparing the client from sending the whole
+ * text; if a range does not fit or the result's length is not `resultBytes` it writes nothing and
+ * returns {"resync"} (the caller then commits in mode "set").
  * Returns one of
  *   {"ok", newVersion}
  *   {"epoch"}                        key missing (or without epoch)
@@ -76,18 +78,23 @@ if stored == base then
   local keepFrom = newv - hl + 1
   local code = ARGV[4]
   if ARGV[3] == 'apply' then
-    code = redis.call('HGET', key, 'code') or ''
-    for i = 1, n do
-      local parts, pos = {}, 0
-      for _, c in ipairs(cjson.decode(ARGV[7 + i]).changes) do
-        parts[#parts + 1] = string.sub(code, pos + 1, c['from'])
-        parts[#parts + 1] = c.insert
-        pos = c.to
-      end
-      parts[#parts + 1] = string.sub(code, pos + 1)
-      code = table.concat(parts)
+    local p = ARGV[4]
+    local nl = string.find(p, '\\n', 1, true)
+    local nums = {}
+    for d in string.gmatch(string.sub(p, 1, nl - 1), '%d+') do nums[#nums + 1] = tonumber(d) end
+    local old = redis.call('HGET', key, 'code') or ''
+    local parts, pos, at = {}, 0, nl + 1
+    for j = 2, #nums - 2, 3 do
+      local from, to, len = nums[j], nums[j + 1], nums[j + 2]
+      if from < pos or to < from or to > #old then return {'resync'} end
+      parts[#parts + 1] = string.sub(old, pos + 1, from)
+      parts[#parts + 1] = string.sub(p, at, at + len - 1)
+      at = at + len
+      pos = to
     end
-    if #code ~= tonumber(ARGV[4]) then return {'resync'} end
+    parts[#parts + 1] = string.sub(old, pos + 1)
+    code = table.concat(parts)
+    if #code ~= nums[1] then return {'resync'} end
   end
   redis.call('HSET', key, 'code', code, 'version', newv)
   for i = 1, n do

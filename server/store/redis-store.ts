@@ -30,6 +30,7 @@ import {
   type ExpiredListener,
   type HistoryResult,
   type Snapshot,
+  type Utf8Patch,
 } from "./code-store.js";
 import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
 import { CLAIM_SCRIPT, DEFER_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
@@ -316,7 +317,7 @@ export class RedisStore implements CodeStore {
           req.epoch,
           req.baseVersion,
           mode,
-          mode === "apply" ? req.length! : codeOf(req),
+          mode === "apply" ? encodePatch(req.patch!()) : codeOf(req),
           req.ttlSeconds,
           this.historyLength,
           updates.length,
@@ -335,7 +336,7 @@ export class RedisStore implements CodeStore {
       const indexed = this.cmd.status === "ready" ? this.cmd.zadd(this.saveIndex, "NX", Date.now() + req.save.maxWaitMs, codespace).catch(() => 0) : undefined;
       if (this.masters) await indexed;
     }
-    let r = await run(req.ascii && req.length !== undefined ? "apply" : "set");
+    let r = await run(req.patch ? "apply" : "set");
     if (r[0] === "resync") {
       this.logger?.warn({ codespace }, "stored code did not match the patch; writing the whole text");
       r = await run("set");
@@ -542,6 +543,17 @@ export class RedisStore implements CodeStore {
       }
     }
   }
+}
+
+/** The commit script's "apply" argument: `<bytes> <from> <to> <insertBytes> ...\n<inserts>` (redis-scripts.ts). */
+function encodePatch(patch: Utf8Patch): string {
+  let header = String(patch.bytes);
+  let inserts = "";
+  for (const c of patch.changes) {
+    header += ` ${c.from} ${c.to} ${c.insertBytes}`;
+    inserts += c.insert;
+  }
+  return header + "\n" + inserts;
 }
 
 function parseUpdates(items: (string | number)[]): WireUpdate[] {
