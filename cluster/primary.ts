@@ -13,7 +13,7 @@
  *   primary keeps routing the sessions of draining workers (so their last acks and close packets get
  *   through) and exits once all workers have exited: 0 if all exited 0, else 1; after
  *   SHUTDOWN_TIMEOUT_MS plus a grace period it SIGKILLs the stragglers and exits 1.
- * - Requires REDIS_URL (workers share the store and the broadcasts through Redis).
+ * - Requires REDIS_URL or REDIS_CLUSTER_NODES (workers share the store and the broadcasts through Redis).
  */
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "../server/config.js";
@@ -30,7 +30,7 @@ const KILL_GRACE_MS = 2000;
 /** The line printed (and the exit) when REDIS_URL is missing. */
 export const REDIS_REQUIRED_MESSAGE =
   "codespace-cluster: REDIS_URL is required in cluster mode (workers cannot share the in-memory store); " +
-  "set REDIS_URL=redis://host:port, or run a single process with `npm start`";
+  "set REDIS_URL=redis://host:port (or REDIS_CLUSTER_NODES=host:port,... for a Redis Cluster), or run a single process with `npm start`";
 
 /** The line printed (and the exit) when a port cannot be bound. */
 export function listenFailureMessage(what: string, host: string, port: number, err: NodeJS.ErrnoException): string {
@@ -40,7 +40,7 @@ export function listenFailureMessage(what: string, host: string, port: number, e
 
 export async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  if (!config.redisUrl) {
+  if (!config.redisUrl && !config.redisClusterNodes) {
     process.stderr.write(REDIS_REQUIRED_MESSAGE + "\n");
     process.exit(1);
   }
@@ -170,5 +170,5 @@ export async function runPrimary(config: Config): Promise<void> {
   router.open();
   const port = listening.port;
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
-  logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: "redis" }, "listening");
+  logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: config.redisClusterNodes ? "redis-cluster" : "redis" }, "listening");
 }

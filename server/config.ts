@@ -45,6 +45,10 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       throw new ConfigError(`invalid ${v.env}${echo(v, String(raw))}: ${(err as Error).message}`);
     }
   }
+  // the one check across variables: one Redis or a cluster, never both
+  if (config.redisUrl !== undefined && config.redisClusterNodes !== undefined) {
+    throw new ConfigError("invalid REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both");
+  }
   return Object.freeze(config) as Config;
 }
 

@@ -27,6 +27,8 @@ export function metricsHandler(registry: Registry): (req: IncomingMessage, res: 
 export interface HttpRoutesOptions {
   /** Readiness for load balancers. */
   isReady(): boolean;
+  /** While not ready: what is down (e.g. `master 10.0.0.3:6379 is down`), listed in `/readyz`'s body as `problems`. */
+  problems?(): string[];
   /** `GET /metrics` (Prometheus text format, metrics.ts); absent: 404. */
   metrics?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -44,7 +46,8 @@ export function httpRoutes(opts: HttpRoutesOptions) {
     if (req.method === "GET" && path === "/favicon.ico") return void res.writeHead(204).end(); // no icon; no console error
     if (req.method === "GET" && path === "/readyz") {
       const ready = opts.isReady();
-      return send(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable" });
+      const problems = ready ? [] : (opts.problems?.() ?? []);
+      return send(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable", ...(problems.length > 0 && { problems }) });
     }
     if (req.method === "GET" && path === "/metrics" && opts.metrics) return opts.metrics(req, res);
     if (serveStatic(req, res, path ?? "/")) return; // the demo page and browser bundle (static.ts)

@@ -4,6 +4,7 @@
  * the same seam: authenticate, save/load, onCommit, onConnect/onDisconnect, onExpired.
  * Without REDIS_URL: in-memory store and Socket.IO's in-memory adapter (one process).
  * With REDIS_URL: RedisStore and @socket.io/redis-adapter (any number of processes and hosts).
+ * With REDIS_CLUSTER_NODES: the same on a Redis Cluster (sharded pub/sub, createShardedAdapter).
  */
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -89,14 +90,16 @@ export async function createServer(config: Config, options: CreateServerOptions 
 
   // With Redis, the port opens at once: until Redis answers (and whenever it is lost) /readyz is 503,
   // handshakes are refused with store_unavailable, and redis-watch.ts logs what it waits for.
-  const redis = config.redisUrl && !options.store ? startRedis(config.redisUrl, config, logger, metrics) : undefined;
+  const redisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : config.redisUrl ? { url: config.redisUrl } : undefined;
+  const redis = redisTarget && !options.store ? startRedis(redisTarget, config, logger, metrics) : undefined;
   const store: CodeStore = options.store ?? redis?.store ?? new MemoryStore({ historyLength: config.historyLength });
   const redisAdapter = redis?.adapter;
 
   const isStoreReady = () => (redis ? redis.isReady() : store.isReady());
-  const isReady = () => !shuttingDown && isStoreReady();
+  // /readyz also wants every cluster master up; handshakes only need the store (other masters work)
+  const isReady = () => !shuttingDown && isStoreReady() && (redis?.store.problems().length ?? 0) === 0;
 
-  const httpServer = createHttpServer(httpRoutes({ isReady, metrics: metricsHandler(metrics.registry) }));
+  const httpServer = createHttpServer(httpRoutes({ isReady, problems: () => redis?.store.problems() ?? [], metrics: metricsHandler(metrics.registry) }));
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: config.maxMessageBytes,
@@ -134,7 +137,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const rateLimiter = new SocketRateLimiter(config);
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
   // user_left for the sockets of a crashed peer process (presence-heartbeat.ts)
-  const heartbeat = config.redisUrl && redis ? new PresenceHeartbeat(nsp, { url: config.redisUrl, keyPrefix: config.keyPrefix, logger, roomOf }) : undefined;
+  const heartbeat = redisTarget && redis ? new PresenceHeartbeat(nsp, { ...redisTarget, keyPrefix: config.keyPrefix, logger, roomOf }) : undefined;
   store.onExpired((codespace) => {
     if (heartbeat && PresenceHeartbeat.owns(codespace)) return; // a presence key, not a codespace
     registry.invalidate(codespace);

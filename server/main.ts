@@ -25,13 +25,13 @@ const fail = (err: unknown): never => exitOnStartupError("codespace-server", err
 
 const logger = createLogger(config.logLevel);
 // Without Redis, the embedded store keeps its codespaces in DATA_DIR across restarts.
-const store = config.redisUrl
+const store = config.redisUrl || config.redisClusterNodes
   ? undefined
   : await PersistentMemoryStore.open({ historyLength: config.historyLength, dataDir: config.dataDir, logger }).catch(fail);
 const server = await createServer(config, { logger, store, waitForRedis: false }).catch(fail);
 const host = config.host === "0.0.0.0" ? "localhost" : config.host;
 server.logger.info(
-  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisUrl ? "redis" : "memory", dataDir: store?.dataDir },
+  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisClusterNodes ? "redis-cluster" : config.redisUrl ? "redis" : "memory", dataDir: store?.dataDir },
   "listening",
 );
 

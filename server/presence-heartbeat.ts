@@ -15,10 +15,10 @@
  * Without Redis (one process) there is nobody to tell: not used.
  */
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "./logger.js";
 import type { CodespaceNamespace, CodespaceSocket } from "./namespace/index.js";
-import { quitConnection, retryStrategy } from "./redis-connection.js";
+import { clusterOptions, quitConnection, retryStrategy } from "./redis-connection.js";
 
 /** How often a process refreshes its heartbeat and looks for crashed ones, milliseconds. */
 export const HEARTBEAT_MS = 2000;
@@ -30,7 +30,10 @@ const MEMBERS_TTL_MS = 60_000;
 const KEY_PART = "presence:";
 
 export interface PresenceHeartbeatOptions {
-  url: string;
+  /** One Redis (REDIS_URL); ignored with `clusterNodes`. */
+  url?: string;
+  /** Redis Cluster seeds (REDIS_CLUSTER_NODES): every command here touches one key, so any slot works. */
+  clusterNodes?: readonly { host: string; port: number }[];
   keyPrefix: string;
   logger: Logger;
   /** Room of a codespace (namespace.ts roomOf). */
@@ -39,7 +42,7 @@ export interface PresenceHeartbeatOptions {
 
 export class PresenceHeartbeat {
   readonly uid = randomUUID();
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly timer: NodeJS.Timeout;
   private readonly handled = new Set<string>();
   private graceUntil = Date.now() + NODE_TTL_MS;
@@ -49,7 +52,10 @@ export class PresenceHeartbeat {
     private readonly nsp: CodespaceNamespace,
     private readonly opts: PresenceHeartbeatOptions,
   ) {
-    this.redis = new Redis(opts.url, { lazyConnect: true, retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 });
+    const options: RedisOptions = { lazyConnect: true, retryStrategy, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 };
+    this.redis = opts.clusterNodes
+      ? new Cluster(opts.clusterNodes.map((n) => ({ host: n.host, port: n.port })), clusterOptions(options, { enableOfflineQueue: false }))
+      : new Redis(opts.url ?? "", options);
     this.redis.on("error", () => {}); // visible through redis-watch.ts; failures here only delay detection
     this.redis.on("ready", () => {
       this.graceUntil = Date.now() + NODE_TTL_MS;

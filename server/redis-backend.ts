@@ -6,7 +6,7 @@
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { createRedisAdapter, type RedisAdapterHandle } from "./redis-adapter.js";
+import { createRedisAdapter, type RedisAdapterHandle, type RedisTarget } from "./redis-adapter.js";
 import { redisTarget, watchRedis } from "./redis-watch.js";
 import { RedisStore } from "./store/redis-store.js";
 
@@ -21,10 +21,14 @@ export interface RedisBackend {
   close(): Promise<void>;
 }
 
-/** Creates the store and the adapter for REDIS_URL `url` and connects them in the background. */
-export function startRedis(url: string, config: Config, logger: Logger, metrics: Metrics): RedisBackend {
+/**
+ * Creates the store and the adapter for one Redis (REDIS_URL: `{ url }`) or a Redis Cluster
+ * (REDIS_CLUSTER_NODES: `{ clusterNodes }`) and connects them in the background.
+ */
+export function startRedis(target: RedisTarget, config: Config, logger: Logger, metrics: Metrics): RedisBackend {
   const store = new RedisStore({
-    url,
+    ...target,
+    waitReplicas: config.redisWaitReplicas,
     keyPrefix: config.keyPrefix,
     historyLength: config.historyLength,
     logger,
@@ -35,11 +39,12 @@ export function startRedis(url: string, config: Config, logger: Logger, metrics:
     started = true;
   });
   starting.catch((err: Error) => logger.debug({ err: err.message }, "redis store start abandoned"));
-  const adapter = createRedisAdapter(url);
+  const adapter = createRedisAdapter(target);
   const ready = Promise.all([starting, adapter.connected]).then(() => {});
   ready.catch(() => {});
   const isReady = (): boolean => started && store.isReady() && adapter.isReady();
-  const watch = watchRedis(isReady, redisTarget(url), logger);
+  const where = "url" in target ? redisTarget(target.url) : `the Redis Cluster of ${target.clusterNodes.map((n) => `${n.host}:${n.port}`).join(",")}`;
+  const watch = watchRedis(isReady, where, logger);
   return {
     store,
     adapter,

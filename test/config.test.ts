@@ -103,6 +103,7 @@ test("every declared variable reaches a Config field: setting it changes what lo
   const samples: Record<string, string> = {
     PORT: "1234", HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:1/2", KEY_PREFIX: "p:", API_BASE_URL: "http://x.test/",
     CORS_ORIGIN: "http://x.test", LOG_LEVEL: "warn", WORKERS: "5", SAVE_URL: "http://site.test/save/",
+    REDIS_CLUSTER_NODES: "h:7000", REDIS_WAIT_REPLICAS: "2",
   };
   for (const name of CONFIG_ENV_NAMES) {
     const value = samples[name] ?? "7777";

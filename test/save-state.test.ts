@@ -1,6 +1,6 @@
 /**
  * The durable save state of the code store (SaveState in server/store/code-store.ts), one suite for
- * MemoryStore and RedisStore on a real redis-server: a commit marks the codespace unsaved and holds
+ * MemoryStore, RedisStore on a real redis-server and RedisStore on a real local Redis Cluster: a commit marks the codespace unsaved and holds
  * its TTL, claims respect the debounce and leases, settling clears it (or keeps newer commits
  * unsaved) and restores the TTL, deferrals count attempts across owners.
  */
@@ -12,6 +12,7 @@ import type { CodeStore, CommitSave } from "../server/store/code-store.js";
 import { MemoryStore } from "../server/store/memory-store.js";
 import { RedisStore } from "../server/store/redis-store.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { startRedisCluster, type RedisClusterHandle } from "./helpers/redis-cluster.js";
 
 const SAVE: CommitSave = { debounceMs: 100, maxWaitMs: 400, retentionSeconds: 30 };
 const claimOpts = (owner: string, force = false) => ({ owner, leaseMs: 400, debounceMs: SAVE.debounceMs, maxWaitMs: SAVE.maxWaitMs, force });
@@ -121,5 +122,19 @@ suite(
   async (s) => {
     await s.close();
     await server.stop();
+  },
+);
+
+let cluster: RedisClusterHandle;
+suite(
+  "RedisStore on a Redis Cluster (claims in each codespace's slot, the index on its own master)",
+  async () => {
+    cluster = await startRedisCluster();
+    const store = await RedisStore.connect({ clusterNodes: cluster.seedNodes(), keyPrefix: "ss:", historyLength: 10 });
+    return { store, redis: cluster.clusterClient() as unknown as Redis };
+  },
+  async (s) => {
+    await s.close();
+    await cluster.stop();
   },
 );

@@ -1,6 +1,7 @@
 /**
  * One suite for both CodeStore implementations: MemoryStore and RedisStore on a real redis-server
- * (test/helpers/redis-server.ts; no mocks). Redis-only checks (raw hash layout, PTTL, concurrency
+ * (test/helpers/redis-server.ts; no mocks), and RedisStore on a real local Redis Cluster
+ * (test/helpers/redis-cluster.ts; codespaces spread over its 3 masters). Redis-only checks (raw hash layout, PTTL, concurrency
  * across instances, restart and outage) follow in their own block.
  */
 import type { TestContext } from "node:test";
@@ -15,6 +16,7 @@ import { MemoryStore } from "../server/store/memory-store.js";
 import { RedisStore } from "../server/store/redis-store.js";
 import { StoreUnavailableError } from "../server/errors.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { startRedisCluster, type RedisClusterHandle } from "./helpers/redis-cluster.js";
 
 const HISTORY = 5;
 const PREFIX = "t[1]*:"; // glob characters exercise the PSUBSCRIBE escaping
@@ -507,4 +509,29 @@ describe("RedisStore when CONFIG is refused", () => {
       await server.stop();
     }
   });
+});
+
+describe("RedisStore on a Redis Cluster (3 masters, 3 replicas)", () => {
+  let cluster: RedisClusterHandle;
+  before(async () => {
+    cluster = await startRedisCluster();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  sharedSuite(
+    "shared suite",
+    true,
+    async () => {
+      const store = await RedisStore.connect({ clusterNodes: cluster.seedNodes(), keyPrefix: PREFIX, historyLength: HISTORY });
+      const raw = cluster.clusterClient();
+      return {
+        store,
+        remove: async (cs) => void (await raw.del(PREFIX + cs)),
+        raw: { redis: raw as unknown as Redis, key: (cs) => PREFIX + cs },
+      };
+    },
+    async (h) => h.store.close(),
+  );
 });

@@ -12,6 +12,7 @@
 import { availableParallelism } from "node:os";
 import Joi from "joi";
 import { parseCorsOrigins } from "./cors-origins.js";
+import { CLUSTER_NODES_PATTERN, parseClusterNodes } from "./redis-cluster-nodes.js";
 import { optional, variable } from "./variable.js";
 
 const int = () => Joi.number().integer();
@@ -28,6 +29,17 @@ export const VARIABLES = {
   redisUrl: optional({
     env: "REDIS_URL", schema: Joi.string().uri({ scheme: ["redis", "rediss"] }), unit: "URL", secret: true,
     doc: "`redis://host:port/db` (or `rediss://`); unset: embedded in-memory store and adapter, one process only",
+  }),
+  redisClusterNodes: optional({
+    env: "REDIS_CLUSTER_NODES", schema: Joi.string().pattern(CLUSTER_NODES_PATTERN, "host:port,host:port,..."), unit: "host:port list",
+    doc: "seed nodes of a Redis Cluster (7.0 or later), comma-separated, instead of `REDIS_URL` (setting both is refused)",
+    details: "the other nodes are discovered from them; see \"Redis Cluster\" below",
+    parse: parseClusterNodes,
+  }),
+  redisWaitReplicas: variable({
+    env: "REDIS_WAIT_REPLICAS", schema: int().min(0).max(100), default: 0, unit: "replicas",
+    doc: "acknowledge an `insert_value` only once Redis `WAIT` confirms that many replicas hold it (else `store_unavailable`; the resend is deduplicated)",
+    details: "`WAIT` is bounded by 300 ms; see \"Redis Cluster\" below for what a failover can lose with 0 and with 1",
   }),
   keyPrefix: variable({
     env: "KEY_PREFIX", schema: Joi.string().allow(""), default: "", unit: "",

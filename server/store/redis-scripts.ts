@@ -40,8 +40,10 @@ return {code, version, epoch}
  * ARGV[1] epoch, ARGV[2] baseVersion, ARGV[3] mode, ARGV[4] new code (mode "set") or the patch
  * (mode "apply", see below), ARGV[5] TTL seconds, ARGV[6] historyLength,
  * ARGV[7] n = number of updates, ARGV[8..7+n] update JSONs (update i produces version base+i),
- * ARGV[8+n] commit-feed channel, ARGV[9+n] commit-feed message: PUBLISHed on success, inside the
- * script, so every subscriber sees the commits of a codespace in the order Redis executed them.
+ * ARGV[8+n] commit-feed channel, ARGV[9+n] commit-feed message: published on success, inside the
+ * script, so every subscriber sees the commits of a codespace in the order Redis executed them;
+ * ARGV[10+n] the publish command: `PUBLISH` (one Redis) or `SPUBLISH` (Redis Cluster: sharded
+ * pub/sub, the channel is in KEYS[1]'s slot, feed-channel.ts).
  * Mode "apply": ARGV[4] is `<resultBytes> <from> <to> <insertBytes> ...\n<inserts>`: the header
  * lists the combined changes of all n updates in UTF-8 byte offsets of the stored `code` (sorted,
  * non-overlapping), the inserts follow the newline back to back. The script applies them in ONE
@@ -57,7 +59,7 @@ return {code, version, epoch}
  *   {"resync"}                       mode "apply" gave an unexpected length; nothing written
  * On ok: HSET code/version/h:<n> (only entries inside the window), HDEL entries that fall off,
  * EXPIRE ttl.
- * Saves (ARGV[10+n] debounce ms, ARGV[11+n] max wait ms, ARGV[12+n] retention s; absent: not
+ * Saves (ARGV[11+n] debounce ms, ARGV[12+n] max wait ms, ARGV[13+n] retention s; absent: not
  * saved): on ok also marks the codespace unsaved in its own hash (`dirty_since` kept if set,
  * `touched_at`, `ttl`; times from Redis TIME, ms), EXPIREs max(ttl, retention) instead of ttl, and
  * returns {"ok", newVersion, due} with due = min(touched_at + debounce, dirty_since + max wait).
@@ -102,16 +104,16 @@ if stored == base then
   for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
     redis.call('HDEL', key, 'h:' .. v)
   end
-  local save, due = ARGV[10 + n], nil
+  local save, due = ARGV[11 + n], nil
   if save then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local dirty = tonumber(redis.call('HGET', key, 'dirty_since') or '') or now
     redis.call('HSET', key, 'dirty_since', dirty, 'touched_at', now, 'ttl', ARGV[5])
-    due = math.min(now + tonumber(save), dirty + tonumber(ARGV[11 + n]))
+    due = math.min(now + tonumber(save), dirty + tonumber(ARGV[12 + n]))
   end
-  redis.call('EXPIRE', key, save and math.max(tonumber(ARGV[5]), tonumber(ARGV[12 + n])) or ARGV[5])
-  redis.call('PUBLISH', ARGV[8 + n], ARGV[9 + n])
+  redis.call('EXPIRE', key, save and math.max(tonumber(ARGV[5]), tonumber(ARGV[13 + n])) or ARGV[5])
+  redis.call(ARGV[10 + n], ARGV[8 + n], ARGV[9 + n])
   if due then return {'ok', newv, due} end
   return {'ok', newv}
 end

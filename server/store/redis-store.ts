@@ -7,9 +7,15 @@
  * per-command timeout); both connections reconnect forever with capped backoff and recover by
  * themselves. Expiry/deletion arrive through keyspace notifications (`Kgx`, set at start and after
  * every reconnect).
+ *
+ * On a Redis Cluster (`clusterNodes`): both connections are ioredis `Cluster`s; the commit script
+ * SPUBLISHes the commit feed on a channel in the key's slot (feed-channel.ts) and the feed uses
+ * sharded subscriptions (`shardedSubscribers`), which ioredis moves to the new master after a
+ * failover; keyspace notifications come from every master (redis-cluster-masters.ts). With
+ * `waitReplicas` > 0 a commit is reported only once `WAIT` confirmed it on that many replicas.
  */
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from "ioredis";
 import { StoreUnavailableError } from "../errors.js";
 import type { WireUpdate } from "../protocol/events.js";
 import {
@@ -28,16 +34,26 @@ import {
 } from "./code-store.js";
 import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
 import { CLAIM_SCRIPT, DEFER_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
-import { connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
+import { clusterOptions, connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
+import { feedChannel } from "./feed-channel.js";
+import { ClusterMasters } from "./redis-cluster-masters.js";
 
 export interface RedisStoreOptions {
-  /** redis://[user:pass@]host:port[/db] */
-  url: string;
+  /** redis://[user:pass@]host:port[/db] (one Redis); ignored with `clusterNodes`. */
+  url?: string;
+  /** Seed nodes of a Redis Cluster (instead of `url`). */
+  clusterNodes?: readonly { host: string; port: number }[];
+  /**
+   * Replicas that must confirm each commit (`WAIT`, at most `WAIT_TIMEOUT_MS`) before it is reported
+   * as stored; otherwise StoreUnavailableError (the commit may still be there: a resend is deduplicated).
+   * Default 0 (no WAIT).
+   */
+  waitReplicas?: number;
   /** Prepended to the codespace id to form its key (the site API uses the bare uuid: ""). */
   keyPrefix: string;
   /** Number of most recent updates kept per codespace. */
   historyLength: number;
-  logger?: { warn(obj: object, msg: string): void };
+  logger?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
   /** Per-command timeout, ms (default 500). */
   commandTimeoutMs?: number;
   /** Called on every error event of either Redis connection (metrics). */
@@ -46,25 +62,27 @@ export interface RedisStoreOptions {
 
 type Reply = (string | number)[];
 
-/** The command connection with the scripts registered by `defineCommand`. */
-interface ScriptedRedis extends Redis {
-  codespaceOpen(key: string, epoch: string, ttl: number, initialCode?: string): Promise<Reply>;
-  codespaceCommit(key: string, ...args: (string | number)[]): Promise<Reply>;
-  codespaceHistory(key: string, epoch: string, version: number): Promise<Reply>;
-  codespaceClaimSave(key: string, ...args: (string | number)[]): Promise<Reply>;
-  codespaceSettleSave(key: string, ...args: (string | number)[]): Promise<Reply>;
-  codespaceDeferSave(key: string, owner: string, delayMs: number): Promise<Reply>;
-  codespaceReleaseSave(key: string, owner: string): Promise<number>;
+/** The scripts registered by `defineCommand` (on the connection and on its pipelines). */
+interface Scripts<R> {
+  codespaceOpen(key: string, epoch: string, ttl: number, initialCode?: string): R;
+  codespaceCommit(key: string, ...args: (string | number)[]): R;
+  codespaceHistory(key: string, epoch: string, version: number): R;
+  codespaceClaimSave(key: string, ...args: (string | number)[]): R;
+  codespaceSettleSave(key: string, ...args: (string | number)[]): R;
+  codespaceDeferSave(key: string, owner: string, delayMs: number): R;
+  codespaceReleaseSave(key: string, owner: string): R;
 }
+/** The command connection (one Redis or a Cluster) with the scripts. */
+type ScriptedRedis = (Redis | Cluster) & Scripts<Promise<Reply>>;
+
+/** Longest a commit waits for `waitReplicas` replicas (Redis `WAIT` timeout), ms. */
+export const WAIT_TIMEOUT_MS = 300;
 
 /**
  * Name of the due-save index after KEY_PREFIX: a sorted set of codespace ids scored by the time
  * (ms) their save is due. Only a hint for finding work: the truth is in each codespace's hash.
  */
 const SAVE_INDEX = "codespace:saves";
-
-/** Prefix of the commit-feed channels (`${FEED_PREFIX}${key}`). */
-const FEED_PREFIX = "codespace-feed:";
 
 /** Keyspace events the store needs: K keyspace channel, g generic (del), x expired. */
 const NEEDED_FLAGS = ["K", "g", "x"];
@@ -76,7 +94,15 @@ function escapeGlob(s: string): string {
 
 export class RedisStore implements CodeStore {
   private readonly cmd: ScriptedRedis;
-  private readonly sub: Redis;
+  private readonly sub: Redis | Cluster;
+  /** Cluster only: keyspace subscriptions on every master, and the cluster's health. */
+  private masters: ClusterMasters | undefined;
+  private readonly clusterNodes: RedisStoreOptions["clusterNodes"];
+  private readonly waitReplicas: number;
+  /** Channel -> codespace of the watched commit feeds. */
+  private readonly channels = new Map<string, string>();
+  /** Cluster only: watched codespaces known to exist (checked after a master's keyspace resubscription). */
+  private readonly opened = new Set<string>();
   private readonly listeners: ExpiredListener[] = [];
   private readonly watchers = new Map<string, CommitListener>();
   private readonly keyPrefix: string;
@@ -97,15 +123,26 @@ export class RedisStore implements CodeStore {
     this.logger = options.logger;
     this.closedSignal = new Promise<never>((_, reject) => (this.signalClosed = reject));
     this.closedSignal.catch(() => {});
+    this.clusterNodes = options.clusterNodes;
+    this.waitReplicas = options.waitReplicas ?? 0;
     const common = { lazyConnect: true, retryStrategy, connectTimeout: 2000 };
-    this.cmd = new Redis(options.url, {
+    const cmdOptions: RedisOptions = {
       ...common,
       enableOfflineQueue: false,
-      commandTimeout: options.commandTimeoutMs ?? 500,
+      // WAIT is bounded by its own timeout; leave it room
+      commandTimeout: (options.commandTimeoutMs ?? 500) + (this.waitReplicas > 0 ? WAIT_TIMEOUT_MS : 0),
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-    }) as ScriptedRedis;
-    this.sub = new Redis(options.url, { ...common, maxRetriesPerRequest: null, autoResubscribe: true });
+    };
+    const subOptions: RedisOptions = { ...common, maxRetriesPerRequest: null, autoResubscribe: true };
+    if (this.clusterNodes) {
+      const seeds = this.clusterNodes.map((n) => ({ host: n.host, port: n.port }));
+      this.cmd = new Cluster(seeds, clusterOptions(cmdOptions, { enableOfflineQueue: false, maxRedirections: 4 })) as ScriptedRedis;
+      this.sub = new Cluster(seeds, clusterOptions(subOptions, { shardedSubscribers: true }));
+    } else {
+      this.cmd = new Redis(options.url ?? "", cmdOptions) as ScriptedRedis;
+      this.sub = new Redis(options.url ?? "", subOptions);
+    }
     // Errors are reported through command rejections and isReady(); avoid unhandled 'error' events.
     const onError = options.onConnectionError ?? (() => {});
     this.cmd.on("error", onError);
@@ -118,23 +155,44 @@ export class RedisStore implements CodeStore {
     this.cmd.defineCommand("codespaceDeferSave", { numberOfKeys: 1, lua: DEFER_SCRIPT });
     this.cmd.defineCommand("codespaceReleaseSave", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
     this.saveIndex = this.keyPrefix + SAVE_INDEX;
-    const db = this.cmd.options.db ?? 0;
+    const db = this.cmd instanceof Redis ? (this.cmd.options.db ?? 0) : 0;
     this.channelPrefix = `__keyspace@${db}__:`;
-    this.sub.on("message", (channel: string, message: string) => {
-      if (!channel.startsWith(FEED_PREFIX)) return;
-      const listener = this.watchers.get(channel.slice(FEED_PREFIX.length + this.keyPrefix.length));
+    const onFeed = (channel: string, message: string): void => {
+      const codespace = this.channels.get(channel);
+      const listener = codespace === undefined ? undefined : this.watchers.get(codespace);
       if (!listener) return;
       try {
         listener(JSON.parse(message) as Commit);
       } catch (err) {
         this.logger?.warn({ err: (err as Error).message, channel }, "commit feed listener failed");
       }
-    });
-    this.sub.on("pmessage", (_pattern: string, channel: string, event: string) => {
-      if (event !== "expired" && event !== "del") return;
-      if (channel === this.channelPrefix + this.saveIndex) return;
-      this.fire(channel.slice(this.channelPrefix.length + this.keyPrefix.length));
-    });
+    };
+    this.sub.on(this.clusterNodes ? "smessage" : "message", onFeed);
+    this.sub.on("pmessage", (_pattern: string, channel: string, event: string) => this.onKeyspace(channel, event));
+  }
+
+  /**
+   * A keyspace event on one Redis or any cluster master. On a cluster a `del` is also what the old
+   * master emits when resharding MIGRATEs the key to another master: it counts only if the key is
+   * really gone.
+   */
+  private onKeyspace(channel: string, event: string): void {
+    if (event !== "expired" && event !== "del") return;
+    if (channel === this.channelPrefix + this.saveIndex) return;
+    const codespace = channel.slice(this.channelPrefix.length + this.keyPrefix.length);
+    if (this.masters && event === "del") {
+      void this.cmd.exists(this.key(codespace)).then(
+        (n) => n === 0 && this.gone(codespace),
+        () => this.gone(codespace),
+      );
+      return;
+    }
+    this.gone(codespace);
+  }
+
+  private gone(codespace: string): void {
+    this.opened.delete(codespace);
+    this.fire(codespace);
   }
 
   /** Creates a store and waits until it is ready (see `start`). */
@@ -150,9 +208,41 @@ export class RedisStore implements CodeStore {
    */
   async start(): Promise<void> {
     await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
+    const pattern = `${this.channelPrefix}${escapeGlob(this.keyPrefix)}*`;
+    if (this.cmd instanceof Cluster) {
+      this.masters = new ClusterMasters({
+        cluster: this.cmd,
+        redisOptions: this.cmd.options.redisOptions ?? {},
+        pattern,
+        onEvent: (channel, event) => this.onKeyspace(channel, event),
+        onSubscribed: () => void this.sweep(),
+        logger: this.logger?.info ? (this.logger as ConstructorParameters<typeof ClusterMasters>[0]["logger"]) : undefined,
+      });
+      await Promise.race([this.masters.start(), this.closedSignal]);
+      return;
+    }
     await this.ensureNotifications();
     this.cmd.on("ready", () => void this.ensureNotifications());
-    await this.sub.psubscribe(`${this.channelPrefix}${escapeGlob(this.keyPrefix)}*`);
+    await (this.sub as Redis).psubscribe(pattern);
+  }
+
+  /**
+   * Cluster only: after a master's keyspace subscription was (re)established, the codespaces held
+   * here whose key is gone expired while nobody listened: report them now. Keys unreadable right
+   * now are checked again after the next resubscription.
+   */
+  private async sweep(): Promise<void> {
+    await Promise.all(
+      [...this.opened].map(async (codespace) => {
+        const exists = await this.cmd.exists(this.key(codespace)).catch(() => 1);
+        if (exists === 0 && this.opened.has(codespace)) this.gone(codespace);
+      }),
+    );
+  }
+
+  /** Cluster only: what keeps the cluster from being fully served (empty: nothing; one Redis: always empty). */
+  problems(): string[] {
+    return this.masters?.problems() ?? [];
   }
 
   /** See CodeStore.open. @throws StoreUnavailableError */
@@ -162,6 +252,7 @@ export class RedisStore implements CodeStore {
         ? this.cmd.codespaceOpen(this.key(codespace), randomUUID(), ttlSeconds)
         : this.cmd.codespaceOpen(this.key(codespace), randomUUID(), ttlSeconds, initialCode),
     );
+    if (this.masters && this.watchers.has(codespace)) this.opened.add(codespace);
     return { code: String(r[0]), version: Number(r[1]), epoch: String(r[2]) };
   }
 
@@ -171,10 +262,14 @@ export class RedisStore implements CodeStore {
       throw new StoreUnavailableError(`the code store is unavailable (redis ${this.sub.status})`);
     }
     this.watchers.set(codespace, listener);
+    const channel = this.feedChannel(codespace);
+    this.channels.set(channel, codespace);
     try {
-      await this.sub.subscribe(this.feedChannel(codespace));
+      if (this.sub instanceof Cluster) await this.sub.ssubscribe(channel);
+      else await this.sub.subscribe(channel);
     } catch (err) {
       this.watchers.delete(codespace);
+      this.channels.delete(channel);
       throw new StoreUnavailableError(`could not subscribe to the commit feed: ${(err as Error).message}`);
     }
   }
@@ -182,12 +277,17 @@ export class RedisStore implements CodeStore {
   /** See CodeStore.unwatch. */
   async unwatch(codespace: string): Promise<void> {
     this.watchers.delete(codespace);
-    if (this.sub.status === "ready") await this.sub.unsubscribe(this.feedChannel(codespace)).catch(() => {});
+    this.opened.delete(codespace);
+    const channel = this.feedChannel(codespace);
+    this.channels.delete(channel);
+    if (this.sub.status !== "ready") return;
+    if (this.sub instanceof Cluster) await this.sub.sunsubscribe(channel).catch(() => {});
+    else await this.sub.unsubscribe(channel).catch(() => {});
   }
 
-  /** Channel of a codespace's commit feed. */
+  /** Channel of a codespace's commit feed (in the key's cluster slot: feed-channel.ts). */
   private feedChannel(codespace: string): string {
-    return FEED_PREFIX + this.key(codespace);
+    return feedChannel(this.key(codespace));
   }
 
   /** See CodeStore.load: one HMGET (atomic), never creates. @throws StoreUnavailableError */
@@ -212,7 +312,7 @@ export class RedisStore implements CodeStore {
     };
     const run = (mode: "set" | "apply") =>
       this.call(() =>
-        this.cmd.codespaceCommit(
+        this.commitScript(
           this.key(codespace),
           req.epoch,
           req.baseVersion,
@@ -224,15 +324,17 @@ export class RedisStore implements CodeStore {
           ...updates,
           this.feedChannel(codespace),
           JSON.stringify(feed),
+          this.clusterNodes ? "SPUBLISH" : "PUBLISH",
           ...(req.save ? [req.save.debounceMs, req.save.maxWaitMs, req.save.retentionSeconds] : []),
         ),
       );
     if (req.save) {
       // The index entry is written before the commit (same connection: Redis runs it first), so a
       // process dying between the commit and the second write below never hides an unsaved commit.
-      // Not awaited: no extra round trip on the accept path. (On a Redis Cluster the index and the
-      // key may live on different nodes, where this ordering does not hold: await it there.)
-      if (this.cmd.status === "ready") void this.cmd.zadd(this.saveIndex, "NX", Date.now() + req.save.maxWaitMs, codespace).catch(() => {});
+      // Not awaited on one Redis: no extra round trip on the accept path. On a Redis Cluster the index
+      // and the key live on different nodes, where that ordering does not hold: awaited there.
+      const indexed = this.cmd.status === "ready" ? this.cmd.zadd(this.saveIndex, "NX", Date.now() + req.save.maxWaitMs, codespace).catch(() => 0) : undefined;
+      if (this.masters) await indexed;
     }
     let r = await run(req.patch ? "apply" : "set");
     if (r[0] === "resync") {
@@ -267,6 +369,29 @@ export class RedisStore implements CodeStore {
       default:
         return epochResult(r);
     }
+  }
+
+  /**
+   * Runs the commit script; with `waitReplicas`, pipelines `WAIT` right after it on the same
+   * connection (on a cluster: the pipeline goes to the key's master), which is what WAIT counts.
+   * @throws StoreUnavailableError when a successful commit was not confirmed by enough replicas.
+   */
+  private async commitScript(key: string, ...args: (string | number)[]): Promise<Reply> {
+    if (this.waitReplicas === 0) return this.cmd.codespaceCommit(key, ...args);
+    const pipeline = this.cmd.pipeline() as ChainableCommander & Scripts<unknown>;
+    pipeline.codespaceCommit(key, ...args);
+    pipeline.wait(this.waitReplicas, WAIT_TIMEOUT_MS);
+    const results = (await pipeline.exec()) ?? [];
+    const [commitErr, reply] = results[0] ?? [new Error("no reply")];
+    if (commitErr) throw commitErr;
+    const [, acked] = results[1] ?? [];
+    const r = reply as Reply;
+    if (r[0] === "ok" && !(Number(acked) >= this.waitReplicas)) {
+      throw new StoreUnavailableError(
+        `the commit was confirmed by ${Number(acked) || 0} of ${this.waitReplicas} replicas within ${WAIT_TIMEOUT_MS} ms; resend (a resend is deduplicated)`,
+      );
+    }
+    return r;
   }
 
   /** See SaveState.dueSaves: members of the index scored at or before now. */
@@ -355,9 +480,13 @@ export class RedisStore implements CodeStore {
     this.listeners.push(listener);
   }
 
-  /** True while both the command and the subscriber connection are ready. */
+  /**
+   * True while both the command and the subscriber connection are ready (on a cluster: and some
+   * master answers). A cluster with a master down is still "ready" here: the codespaces on the other
+   * masters work; `problems()` says what is down (and makes `/readyz` 503).
+   */
   isReady(): boolean {
-    return !this.closed && this.cmd.status === "ready" && this.sub.status === "ready";
+    return !this.closed && this.cmd.status === "ready" && this.sub.status === "ready" && (this.masters?.reachable() ?? true);
   }
 
   /** Quits both connections (disconnects if QUIT fails). */
@@ -365,7 +494,7 @@ export class RedisStore implements CodeStore {
     if (this.closed) return;
     this.closed = true;
     this.signalClosed(new StoreUnavailableError("the store was closed"));
-    await Promise.all([quitConnection(this.cmd), quitConnection(this.sub)]);
+    await Promise.all([quitConnection(this.cmd), quitConnection(this.sub), this.masters?.close()]);
   }
 
   private key(codespace: string): string {
@@ -380,6 +509,7 @@ export class RedisStore implements CodeStore {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err; // already says what happened (WAIT)
       const e = new StoreUnavailableError();
       e.cause = err;
       throw e;
