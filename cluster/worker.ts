@@ -10,6 +10,7 @@
  */
 import type { Config } from "../server/config.js";
 import { createServer } from "../server/index.js";
+import { logUnhandledRejections } from "../server/process-guards.js";
 import { exitOnStartupError } from "../server/startup-error.js";
 import { shareWithPrimary } from "./metrics-aggregator.js";
 import type { PrimaryMessage, WorkerMessage } from "./protocol.js";
@@ -53,6 +54,7 @@ export async function runWorker(config: Config): Promise<void> {
   const server = await createServer(config, { listen: false }).catch((err: unknown) =>
     exitOnStartupError(`codespace-cluster worker ${process.pid}`, err, config),
   );
+  logUnhandledRejections(server.logger);
   setupStickyWorker(server.io);
   shareWithPrimary(server.metrics.registry);
   server.logger.info({ workerPid: process.pid }, "worker started");

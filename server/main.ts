@@ -7,6 +7,7 @@
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createServer } from "./index.js";
 import { createLogger } from "./logger.js";
+import { logUnhandledRejections } from "./process-guards.js";
 import { exitOnStartupError } from "./startup-error.js";
 import { PersistentMemoryStore } from "./store/persistent-memory-store.js";
 
@@ -24,6 +25,7 @@ try {
 const fail = (err: unknown): never => exitOnStartupError("codespace-server", err, config);
 
 const logger = createLogger(config.logLevel);
+logUnhandledRejections(logger);
 // Without Redis, the embedded store keeps its codespaces in DATA_DIR across restarts.
 const store = config.redisUrl || config.redisClusterNodes
   ? undefined
