@@ -45,11 +45,24 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       throw new ConfigError(`invalid ${v.env}${echo(v, String(raw))}: ${(err as Error).message}`);
     }
   }
-  // the one check across variables: one Redis or a cluster, never both
+  const frozen = Object.freeze(config) as Config;
+  checkConfig(frozen);
+  return frozen;
+}
+
+/**
+ * The checks across variables, made once by loadConfig and again by createServer for a Config an
+ * embedding program built itself.
+ * @throws ConfigError naming the variable: REDIS_URL with REDIS_CLUSTER_NODES; SAVE_URL without
+ *   SAVE_SECRET; SAVE_MAX_WAIT_MS below SAVE_DEBOUNCE_MS; SAVE_LEASE_MS not above SAVE_TIMEOUT_MS.
+ */
+export function checkConfig(config: Config): void {
   if (config.redisUrl !== undefined && config.redisClusterNodes !== undefined) {
     throw new ConfigError("invalid REDIS_CLUSTER_NODES: set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both");
   }
-  return Object.freeze(config) as Config;
+  if (config.saveUrl && !config.saveSecret) throw new ConfigError("invalid SAVE_SECRET: required with SAVE_URL");
+  if (config.saveMaxWaitMs < config.saveDebounceMs) throw new ConfigError("invalid SAVE_MAX_WAIT_MS: must be at least SAVE_DEBOUNCE_MS");
+  if (config.saveLeaseMs <= config.saveTimeoutMs) throw new ConfigError("invalid SAVE_LEASE_MS: must be more than SAVE_TIMEOUT_MS");
 }
 
 function echo(v: Variable<unknown>, raw: string): string {

@@ -13,9 +13,9 @@ import { authMiddleware } from "./auth/authenticate.js";
 import { builtinHooks } from "./builtin-hooks.js";
 import { attachHookEvents } from "./hook-events.js";
 import { HookFailures, mergeHooks, type Hooks } from "./hooks.js";
-import { checkSaveConfig, createPersistence } from "./persistence/persistence.js";
+import { createPersistence } from "./persistence/persistence.js";
 import { CodespaceRegistry } from "./codespace-registry.js";
-import type { Config } from "./config.js";
+import { checkConfig, type Config } from "./config.js";
 import { httpRoutes, metricsHandler } from "./http.js";
 import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
@@ -83,7 +83,7 @@ function corsOption(origins: readonly string[]) {
 
 /** Builds and starts a server listening on config.port/config.host. */
 export async function createServer(config: Config, options: CreateServerOptions = {}): Promise<CodespaceServer> {
-  checkSaveConfig(config);
+  checkConfig(config);
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
   let shuttingDown = false;

@@ -99,30 +99,38 @@ test("a URL's value is not echoed in the message (it may carry a password)", () 
 });
 
 test("every declared variable reaches a Config field: setting it changes what loadConfig returns", () => {
-  const base = loadConfig({ WORKERS: "3" });
+  const fixed = { WORKERS: "3", SAVE_SECRET: "s" }; // SAVE_URL needs a secret
+  const base = loadConfig(fixed);
   const samples: Record<string, string> = {
     PORT: "1234", HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:1/2", KEY_PREFIX: "p:", API_BASE_URL: "http://x.test/",
     CORS_ORIGIN: "http://x.test", LOG_LEVEL: "warn", WORKERS: "5", SAVE_URL: "http://site.test/save/",
-    REDIS_CLUSTER_NODES: "h:7000", REDIS_WAIT_REPLICAS: "2",
+    REDIS_CLUSTER_NODES: "h:7000", REDIS_WAIT_REPLICAS: "2", SAVE_LEASE_MS: "77777",
   };
   for (const name of CONFIG_ENV_NAMES) {
     const value = samples[name] ?? "7777";
-    const changed = loadConfig({ WORKERS: "3", [name]: value });
+    const changed = loadConfig({ ...fixed, [name]: value });
     const differing = Object.keys(base).filter((k) => JSON.stringify(base[k as keyof typeof base]) !== JSON.stringify(changed[k as keyof typeof changed]));
     assert.equal(differing.length, 1, `${name}=${value} changed ${differing.join(", ") || "nothing"}`);
   }
 });
 
-test("save settings that depend on each other are checked by createServer with one line naming the variable", async () => {
+test("settings that depend on each other are refused by loadConfig (and by createServer for a hand-built Config), one line naming the variable", async () => {
   const { createServer } = await import("../server/index.js");
   for (const [env, re] of [
     [{ SAVE_URL: "http://site.test/save/" }, /^invalid SAVE_SECRET: required with SAVE_URL$/],
     [{ SAVE_DEBOUNCE_MS: "500", SAVE_MAX_WAIT_MS: "100" }, /^invalid SAVE_MAX_WAIT_MS/],
     [{ SAVE_TIMEOUT_MS: "1000", SAVE_LEASE_MS: "1000" }, /^invalid SAVE_LEASE_MS/],
   ] as const) {
-    await assert.rejects(createServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env })), (err: Error) => err instanceof ConfigError && re.test(err.message));
+    assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && re.test(err.message));
+    const handBuilt = { ...loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" }), ...Object.fromEntries(Object.entries(env).map(([k, v]) => [fieldOf(k), k.endsWith("_MS") ? Number(v) : v])) };
+    await assert.rejects(createServer(handBuilt), (err: Error) => err instanceof ConfigError && re.test(err.message));
   }
 });
+
+/** The Config field of an environment variable (SAVE_MAX_WAIT_MS -> saveMaxWaitMs). */
+function fieldOf(env: string): string {
+  return env.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
 
 test("the configuration tables in README.md and docs/operations.md are the generated ones (npm run docs:config)", () => {
   for (const { path, flavour } of TABLE_FILES) {

@@ -6,7 +6,7 @@
  */
 import type { Namespace } from "socket.io";
 import type { RegistryPersistence } from "../codespace-registry.js";
-import { ConfigError, type Config } from "../config.js";
+import type { Config } from "../config.js";
 import type { HookFailures, ResolvedHooks } from "../hooks.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -36,16 +36,6 @@ export interface PersistenceDeps {
   logger: Logger;
   metrics: Metrics;
   failures: HookFailures;
-}
-
-/**
- * The save settings that depend on each other (each variable alone is checked by loadConfig).
- * @throws ConfigError naming the variable
- */
-export function checkSaveConfig(config: Config): void {
-  if (config.saveUrl && !config.saveSecret) throw new ConfigError("invalid SAVE_SECRET: required with SAVE_URL");
-  if (config.saveMaxWaitMs < config.saveDebounceMs) throw new ConfigError("invalid SAVE_MAX_WAIT_MS: must be at least SAVE_DEBOUNCE_MS");
-  if (config.saveLeaseMs <= config.saveTimeoutMs) throw new ConfigError("invalid SAVE_LEASE_MS: must be more than SAVE_TIMEOUT_MS");
 }
 
 export function createPersistence({ config, store, hooks, logger, metrics, failures }: PersistenceDeps): Persistence {
