@@ -37,20 +37,30 @@ server.logger.info(
   "listening",
 );
 
+/** Logs without ever throwing: a log destination that is gone (EPIPE) must not stop a shutdown. */
+function log(level: "info" | "error", obj: object, msg: string): void {
+  try {
+    server.logger[level](obj, msg);
+  } catch {
+    // nowhere to write: the exit code still says how the shutdown went
+  }
+}
+
 function shutdown(signal: string): void {
-  server.logger.info({ signal }, "shutting down");
+  // the bound comes first, so nothing below can keep the process alive past SHUTDOWN_TIMEOUT_MS
   const timer = setTimeout(() => {
-    server.logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out");
+    log("error", { timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out");
     process.exit(1);
   }, config.shutdownTimeoutMs);
   timer.unref();
+  log("info", { signal }, "shutting down");
   server.close().then(
     () => {
-      server.logger.info("stopped");
+      log("info", {}, "stopped");
       process.exit(0);
     },
     (err: unknown) => {
-      server.logger.error({ err }, "shutdown failed");
+      log("error", { err }, "shutdown failed");
       process.exit(1);
     },
   );

@@ -131,3 +131,21 @@ test("saved codespaces whose TTL ran out are dropped at start (file removed); th
   b.close();
   await srv.stop();
 });
+
+test("a second server on the same DATA_DIR is refused with one line (its acknowledged edits would be overwritten)", { timeout: 60_000 }, async () => {
+  const dir = await dataDir();
+  await start({ DATA_DIR: dir });
+  const { spawn } = await import("node:child_process");
+  const { SERVER_MAIN, REPO_ROOT } = await import("./helpers/server-process.js");
+  const child = spawn(process.execPath, [SERVER_MAIN], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dir, LOG_LEVEL: "info" },
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+  assert.equal(code, 1);
+  const lines = stderr.split("\n").filter(Boolean);
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0]!, /DATA_DIR .* is in use by another running server/);
+});

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import lockfile from "proper-lockfile";
 import type { WireUpdate } from "../protocol/events.js";
 
 /** One codespace as written to disk. */
@@ -40,10 +41,20 @@ function isSaved(v: unknown): v is SavedCodespace {
   );
 }
 
+/**
+ * How often the holder refreshes its lock, after how long a lock not refreshed is stale (its holder
+ * crashed), and how long a starting process waits for a stale lock, milliseconds: a restart right
+ * after a crash waits up to LOCK_STALE_MS for the dead holder's lock instead of failing.
+ */
+const LOCK_UPDATE_MS = 1000;
+const LOCK_STALE_MS = 5000;
+const LOCK_WAIT_MS = LOCK_STALE_MS + 2000;
+
 export class DataDir {
   /** Absolute path of the folder. */
   readonly path: string;
   private seq = 0;
+  private release: (() => Promise<void>) | undefined;
 
   /** @param dir folder path; relative paths are resolved against the working directory. */
   constructor(dir: string) {
@@ -67,6 +78,38 @@ export class DataDir {
     } catch (err) {
       throw new DataDirError(`DATA_DIR ${this.path} is not a writable folder: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Takes the folder for this process (proper-lockfile: `DATA_DIR/.lock`, refreshed every second,
+   * stale after 5 s, so a restart after a crash waits at most that long for the dead holder's lock). Two processes writing one folder would
+   * each acknowledge edits the other's writes then overwrite, so a second one is refused.
+   * @param onCompromised called if the lock is lost while running (the folder was taken over)
+   * @throws DataDirError when another running process holds the folder
+   */
+  async lock(onCompromised: (err: Error) => void): Promise<void> {
+    try {
+      this.release = await lockfile.lock(this.path, {
+        lockfilePath: join(this.path, ".lock"),
+        realpath: false,
+        update: LOCK_UPDATE_MS,
+        stale: LOCK_STALE_MS,
+        retries: { retries: Math.ceil(LOCK_WAIT_MS / 500), factor: 1, minTimeout: 500, maxTimeout: 500 },
+        onCompromised,
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ELOCKED") {
+        throw new DataDirError(`DATA_DIR ${this.path} is in use by another running server (one process per data folder: stop the other one, or give this one its own DATA_DIR)`);
+      }
+      throw new DataDirError(`DATA_DIR ${this.path} cannot be locked: ${(err as Error).message}`);
+    }
+  }
+
+  /** Gives the folder up (graceful shutdown). */
+  async unlock(): Promise<void> {
+    const release = this.release;
+    this.release = undefined;
+    await release?.().catch(() => {});
   }
 
   /**

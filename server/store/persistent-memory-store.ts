@@ -44,6 +44,7 @@ export class PersistentMemoryStore extends MemoryStore {
   static async open(options: PersistentMemoryStoreOptions): Promise<PersistentMemoryStore> {
     const store = new PersistentMemoryStore(options);
     await store.dir.prepare();
+    await store.dir.lock((err) => store.logger?.error({ dataDir: store.dir.path, err: err.message }, "data: the lock of DATA_DIR was lost; another process may be writing it"));
     const saved = await store.dir.loadAll((file, reason) => store.logger?.warn({ file, reason }, "data: skipped an unreadable file"));
     let restored = 0;
     for (const rec of saved) {
@@ -75,6 +76,7 @@ export class PersistentMemoryStore extends MemoryStore {
   override async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
+    await this.dir.unlock();
     await super.close();
   }
 
