@@ -23,7 +23,7 @@ const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
-const WAIT_MS = 20_000;
+const WAIT_MS = 30_000;
 const LIMIT = 2000;
 
 let api: StubApi;
@@ -219,7 +219,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
     assert.equal(await p.evaluate(() => window.codespace!.view.state.doc.toString()), "");
   });
 
-  test("auth_unavailable: retries by itself with a backoff, and at once on 'Retry now'", async () => {
+  test("auth_unavailable: retries by itself with a backoff, and at once on 'Retry now'", { timeout: 120_000 }, async () => {
     api.setToken("flaky", { status: 503 });
     const p = await newPage();
     await p.goto(`${srv.url}/?token=flaky`);
@@ -239,7 +239,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
     api.setToken("flaky2", { status: 503 });
     const q = await newPage();
     await q.goto(`${srv.url}/?token=flaky2`);
-    await q.locator("#retry").waitFor({ state: "visible" });
+    await q.locator("#retry").waitFor({ state: "visible", timeout: WAIT_MS });
     api.setToken("flaky2", { body: { uuid: "doc-flaky2", mode: "edit" } });
     await q.click("#retry");
     await connected(q);
