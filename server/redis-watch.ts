@@ -1,6 +1,7 @@
 /**
- * Redis visibility for operators: one warn line "waiting for Redis at host:port" at start and every
- * WAIT_LOG_INTERVAL_MS until every Redis connection is ready, one warn line when Redis is lost, one
+ * Redis visibility for operators: one warn line "waiting for Redis at host:port" when Redis has not
+ * answered FIRST_WAIT_LOG_MS after start (a healthy start connects well before: no warning) and every
+ * WAIT_LOG_INTERVAL_MS after that until every Redis connection is ready, one warn line when Redis is lost, one
  * info line when it is back. Polls a readiness function (cheap: connection statuses) every
  * POLL_INTERVAL_MS; the timer never keeps the process alive.
  */
@@ -8,6 +9,8 @@ import type { Logger } from "./logger.js";
 
 /** How often the waiting line repeats while Redis has never answered, milliseconds. */
 export const WAIT_LOG_INTERVAL_MS = 5000;
+/** How long after start Redis may take before the first waiting line, milliseconds. */
+export const FIRST_WAIT_LOG_MS = 1000;
 /** How often readiness is checked, milliseconds. */
 const POLL_INTERVAL_MS = 250;
 
@@ -32,7 +35,7 @@ export interface RedisWatch {
 export function watchRedis(isReady: () => boolean, target: string, logger: Pick<Logger, "warn" | "info">): RedisWatch {
   let everReady = false;
   let up = false;
-  let lastWaitLog = 0;
+  let lastWaitLog = Date.now() - WAIT_LOG_INTERVAL_MS + FIRST_WAIT_LOG_MS;
   const started = Date.now();
   const check = (): void => {
     const now = Date.now();
