@@ -60,12 +60,34 @@ const nodeArgs = [
   ...args,
 ];
 
-/** Runs one file in its own `node --test`; resolves with its exit code and wall time. */
+/** Totals over every file, from the `ℹ pass N` ... lines of each file's closing summary (spec reporter). */
+const totals = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+
+/**
+ * Runs one file in its own `node --test`; resolves with its exit code and wall time. Its output goes
+ * through unchanged; the counts of its closing summary are added to `totals`.
+ */
 function runFile(file) {
   const started = Date.now();
   return new Promise((resolve) => {
-    current = spawn(process.execPath, [...nodeArgs, file], { cwd: root, stdio: "inherit" });
-    current.on("exit", (code, signal) => resolve({ file, code: code ?? 1, signal, ms: Date.now() - started }));
+    current = spawn(process.execPath, [...nodeArgs, file], { cwd: root, stdio: ["inherit", "pipe", "inherit"] });
+    let tail = "";
+    const counts = {};
+    current.stdout.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      const lines = (tail + chunk.toString()).split("\n");
+      tail = lines.pop();
+      for (const line of lines) {
+        const m = /^\u2139 (pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line.trim());
+        if (m) counts[m[1]] = Number(m[2]); // the last summary of the file wins
+      }
+    });
+    current.on("exit", (code, signal) => {
+      for (const k of Object.keys(totals)) totals[k] += counts[k] ?? 0;
+      // a file that failed without counting a failure (a crash, a timeout of the whole file) is one
+      if ((code ?? 1) !== 0 && !counts.fail && !counts.cancelled) totals.fail += 1;
+      resolve({ file, code: code ?? 1, signal, ms: Date.now() - started });
+    });
   });
 }
 
@@ -92,7 +114,7 @@ const failed = results.filter((r) => r.code !== 0);
 const seconds = (ms) => `${(ms / 1000).toFixed(1).padStart(6)} s`;
 console.log(`\nrun-tests: ${results.length} files in ${seconds(Date.now() - started).trim()}, slowest first:`);
 for (const r of [...results].sort((x, y) => y.ms - x.ms)) console.log(`${seconds(r.ms)}  ${r.file}${r.code !== 0 ? "  FAILED" : ""}`);
-if (failed.length > 0) {
-  console.log(`\nrun-tests: ${failed.length} file(s) failed: ${failed.map((r) => r.file).join(", ")}`);
-  process.exit(1);
-}
+if (failed.length > 0) console.log(`\nrun-tests: ${failed.length} file(s) failed: ${failed.map((r) => r.file).join(", ")}`);
+// the closing line CI reads: every test of every file (cancelled ones count as failed)
+console.log(`\ntests: ${totals.pass} passed, ${totals.fail + totals.cancelled} failed, ${totals.skipped + totals.todo} skipped`);
+if (failed.length > 0) process.exit(1);
