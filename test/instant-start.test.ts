@@ -7,7 +7,8 @@
 import { after, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, utimesSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
@@ -25,13 +26,21 @@ interface Started {
 }
 
 const children = new Set<ChildProcess>();
+const dataDirs: string[] = [];
 after(async () => {
   await Promise.all([...children].map(stopGroup));
+  for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** `npm start` as a newcomer runs it, on port 0, in its own process group. */
+/**
+ * `npm start` as a newcomer runs it, on port 0, in its own process group, with its own DATA_DIR (one
+ * server per data folder: a second one on the same folder is refused; and the checkout's ./data is
+ * left alone).
+ */
 function npmStart(): Started {
-  const env: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info" };
+  const dataDir = mkdtempSync(join(tmpdir(), "instant-start-data-"));
+  dataDirs.push(dataDir);
+  const env: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", DATA_DIR: dataDir };
   for (const k of ["NODE_TEST_CONTEXT", "REDIS_URL", "API_BASE_URL", "KEY_PREFIX", "CORS_ORIGIN", "WORKERS"]) delete env[k];
   const child = spawn("npm", ["start"], { cwd: REPO_ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
