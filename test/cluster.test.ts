@@ -64,17 +64,24 @@ function pidServing(srv: ServerProcess, id: string): number {
   return Number(m[1]);
 }
 
+/** Runs the cluster entry with `env` (outside the test runner's context) until it exits (bounded: 10 s). */
+async function runClusterToExit(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const childEnv = { ...env };
+  delete childEnv.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [CLUSTER_MAIN], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  let stdout = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  const code = await withTimeout(new Promise<number | null>((r) => child.on("close", (c) => r(c))), 10_000, "exit");
+  return { code, stdout, stderr };
+}
+
 describe("cluster", () => {
   test("without REDIS_URL it exits 1 at start with one clear line", async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, WORKERS: "2", PORT: "0" };
     delete env.REDIS_URL;
-    delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, [CLUSTER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    const code = await withTimeout(new Promise<number | null>((r) => child.on("close", (c) => r(c))), 10_000, "exit");
+    const { code, stdout, stderr } = await runClusterToExit(env);
     assert.equal(code, 1);
     const lines = stderr.trim().split("\n");
     assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
@@ -87,14 +94,7 @@ describe("cluster", () => {
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
     const port = (taken.address() as AddressInfo).port;
     try {
-      const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, WORKERS: "2", PORT: String(port), HOST: "127.0.0.1" };
-      delete env.NODE_TEST_CONTEXT;
-      const child = spawn(process.execPath, [CLUSTER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      let stdout = "";
-      child.stderr.on("data", (d: Buffer) => (stderr += d));
-      child.stdout.on("data", (d: Buffer) => (stdout += d));
-      const code = await withTimeout(new Promise<number | null>((r) => child.on("close", (c) => r(c))), 10_000, "exit");
+      const { code, stdout, stderr } = await runClusterToExit({ ...process.env, REDIS_URL: redis.url, WORKERS: "2", PORT: String(port), HOST: "127.0.0.1" });
       assert.equal(code, 1);
       assert.equal(stderr, `codespace-cluster: cannot listen on 127.0.0.1:${port} (PORT): address already in use (EADDRINUSE)\n`);
       assert.equal(stdout, "", "no worker should start");

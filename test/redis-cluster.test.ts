@@ -39,13 +39,11 @@ import {
   withTimeout,
   type Editor,
 } from "./helpers/editors.js";
-import { loadTrace } from "./helpers/traces.js";
+import { loadTrace, typeTrace } from "./helpers/traces.js";
 import { pythonShareToken } from "./helpers/share-token.js";
 import { startStubSite, type StubSite } from "./helpers/stub-site.js";
 import { stored } from "./helpers/editors.js";
 
-/** Patches applied between two turns of the event loop (a burst of typing). */
-const BURST = 64;
 
 /** Resolves with the first `event` payload on `socket` that satisfies `pred`. */
 function nextEvent<T>(socket: ClientSocket, event: string, pred: (p: T) => boolean = () => true): Promise<T> {
@@ -114,13 +112,7 @@ describe("two server processes on a Redis Cluster (3 masters, 3 replicas)", () =
       CodespaceClient.connect(b.url, token, { transports: ["websocket"] }),
     ]);
     try {
-      let n = 0;
-      for (const txn of trace.txns) {
-        for (const [pos, del, ins] of txn.patches) {
-          writer.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
-          if (++n % BURST === 0) await new Promise((r) => setImmediate(r));
-        }
-      }
+      await typeTrace(writer, trace);
       assert.equal(writer.text, trace.endContent, "the writer's own replay");
       await withTimeout(writer.whenSynced(), 90_000, "writer synced");
       await withTimeout(Promise.all(readers.map((r) => r.waitForVersion(writer.version))), 30_000, "readers caught up");

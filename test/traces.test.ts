@@ -8,11 +8,9 @@ import assert from "node:assert/strict";
 import { CodespaceClient } from "../client/index.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
-import { loadTrace } from "./helpers/traces.js";
+import { loadTrace, typeTrace } from "./helpers/traces.js";
 
 const SEQUENTIAL = ["sveltecomponent.json.gz", "rustcode.json.gz", "friendsforever_flat.json.gz"];
-/** Patches applied between two turns of the event loop (a burst of typing). */
-const BURST = 64;
 
 describe("real trace replay across two processes on one Redis", () => {
   let redis: RedisServerHandle;
@@ -41,13 +39,7 @@ describe("real trace replay across two processes on one Redis", () => {
         CodespaceClient.connect(b.url, token, { transports: ["websocket"] }),
       ]);
       try {
-        let n = 0;
-        for (const txn of trace.txns) {
-          for (const [pos, del, ins] of txn.patches) {
-            writer.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
-            if (++n % BURST === 0) await new Promise((r) => setImmediate(r));
-          }
-        }
+        await typeTrace(writer, trace);
         assert.equal(writer.text, trace.endContent, "the writer's own replay");
         await writer.whenSynced();
         await Promise.all(readers.map((r) => r.waitForVersion(writer.version)));

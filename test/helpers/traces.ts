@@ -25,3 +25,24 @@ export interface ConcurrentTrace {
 export function loadTrace<T = SequentialTrace>(file: string): T {
   return JSON.parse(gunzipSync(readFileSync(join(TRACES_DIR, file))).toString("utf8")) as T;
 }
+
+/** Patches typed between two turns of the event loop by `typeTrace` (a burst of typing). */
+export const TRACE_BURST = 64;
+
+/**
+ * Types every patch of a sequential trace into `writer` (`applyLocal`, one change per keystroke),
+ * yielding to the event loop every `burst` patches so its updates go out while it types.
+ */
+export async function typeTrace(
+  writer: { applyLocal(changes: { from: number; to: number; insert: string }[]): void },
+  trace: SequentialTrace,
+  burst = TRACE_BURST,
+): Promise<void> {
+  let n = 0;
+  for (const txn of trace.txns) {
+    for (const [pos, del, ins] of txn.patches) {
+      writer.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
+      if (++n % burst === 0) await new Promise((r) => setImmediate(r));
+    }
+  }
+}
