@@ -103,11 +103,16 @@ describe("per-socket rate limit", () => {
       const sel = { selections: [{ anchor: 0, head: 0 }] };
       for (let i = 0; i < RATE_EVENTS; i++) assert.deepEqual(await emitAck(socket, "create_selection", sel), { ok: true });
       const gone = nextEvent<string>(socket, "disconnect");
-      for (let i = 0; i < DISCONNECT_AFTER; i++) {
+      const forced = async () => (await srv.metrics.forcedDisconnects.get()).values.find((v) => v.labels.reason === "rate_limit")?.value ?? 0;
+      const forcedBefore = await forced();
+      for (let i = 0; i < DISCONNECT_AFTER - 1; i++) {
         const res = await emitAck(socket, "create_selection", sel);
         assert.equal(!res.ok && res.error.code, "rate_limited", `refusal ${i + 1}`);
       }
+      // the last refusals arrive in one burst, before the disconnect: one abuse, one disconnect counted
+      for (let i = 0; i < 3; i++) socket.emit("create_selection", sel, () => {});
       assert.equal(await gone, "io server disconnect");
+      assert.equal((await forced()) - forcedBefore, 1, "one forced disconnect (and one warn line) per socket");
       assert.equal(bystander.connected, true);
       assert.deepEqual(await emitAck(bystander, "create_selection", sel), { ok: true });
     } finally {

@@ -21,12 +21,16 @@ export function notShuttingDown(isShuttingDown: () => boolean): Guard {
  * the refusal is answered. Absent limiter: no limit.
  */
 export function rateLimit(limiter: SocketRateLimiter | undefined, logger: Logger, metrics?: Metrics): Guard {
+  // sockets already being disconnected for abuse: events still queued behind the one that tipped it
+  // are refused without a second warn line or a second disconnect
+  const disconnecting = new WeakSet<object>();
   return async ({ socket }, event) => {
     if (!limiter) return;
     const verdict = await limiter.consume(socket.id);
     if (verdict === "ok") return;
     metrics?.rateLimited.inc({ event });
-    if (verdict === "abuse" && socket.connected) {
+    if (verdict === "abuse" && socket.connected && !disconnecting.has(socket)) {
+      disconnecting.add(socket);
       logger.warn({ event, socket: socket.id, codespace: socket.data.codespace }, "rate limit exceeded repeatedly; disconnecting");
       metrics?.forcedDisconnects.inc({ reason: "rate_limit" });
       // after the refusal below is acknowledged; disconnect(false) lets both reach a polling client too
