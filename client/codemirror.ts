@@ -27,9 +27,10 @@ import {
   StateField,
   type ChangeSet,
   type Extension,
+  RangeSet,
   type Range,
 } from "@codemirror/state";
-import { Decoration, EditorView, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from "@codemirror/view";
+import { Decoration, EditorView, GutterMarker, gutterLineClass, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from "@codemirror/view";
 import type { CodespaceClient } from "./codespace-client.js";
 import type { PresenceTracker } from "./presence.js";
 import { LINE_SEPARATOR } from "../protocol/wire.js";
@@ -101,6 +102,11 @@ class CursorWidget extends WidgetType {
   }
 }
 
+/** Marks the gutter elements of a line that holds a remote cursor (see `.cm-remote-cursor-gutter`). */
+const labelledGutter = new (class extends GutterMarker {
+  override elementClass = "cm-remote-cursor-gutter";
+})();
+
 /** Others' selections, mapped through every change. */
 const remoteSelections = StateField.define<ReadonlyMap<string, RemoteSelection>>({
   create: () => new Map(),
@@ -130,7 +136,14 @@ const remoteSelections = StateField.define<ReadonlyMap<string, RemoteSelection>>
     }
     return next ?? value;
   },
-  provide: (field) =>
+  provide: (field) => [
+    // the gutters (line numbers, folding) of a line with a label get the same room above, so the
+    // line number stays level with the text rather than with the label
+    gutterLineClass.compute([field], (state) => {
+      const lines = new Set<number>();
+      for (const sel of state.field(field).values()) for (const r of sel.ranges) lines.add(state.doc.lineAt(r.head).from);
+      return RangeSet.of([...lines].sort((x, y) => x - y).map((from) => labelledGutter.range(from)));
+    }),
     EditorView.decorations.compute([field], (state): DecorationSet => {
       const decos: Range<Decoration>[] = [];
       const labelled = new Set<number>();
@@ -157,6 +170,7 @@ const remoteSelections = StateField.define<ReadonlyMap<string, RemoteSelection>>
       }
       return Decoration.set(decos, true);
     }),
+  ],
 });
 
 /** Height of a remote cursor's name label (and of the room made for it above its line), px. */
@@ -188,6 +202,10 @@ const theme = EditorView.baseTheme({
   // a line holding a remote cursor makes room for its label above the text
   ".cm-line.cm-remote-cursor-line": {
     paddingTop: `${LABEL_HEIGHT_PX}px`,
+  },
+  ".cm-gutterElement.cm-remote-cursor-gutter": {
+    paddingTop: `${LABEL_HEIGHT_PX}px`,
+    boxSizing: "border-box",
   },
 });
 

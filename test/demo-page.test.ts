@@ -149,8 +149,23 @@ describe("the demo page", { timeout: 120_000 }, () => {
             }
           }
         }
-        return { top: l.top, scrollerTop: scroller.top, height: l.height, overlaps };
+        // the line number of the cursor's line stands level with its text, not with the label
+        const cursorLine = labelEl.closest(".cm-line")!;
+        const text = document.createRange();
+        text.selectNodeContents(cursorLine);
+        const textRects = Array.from(text.getClientRects()).filter((r) => !labelEl.contains(document.elementFromPoint(r.left + 1, r.top + 1)));
+        const textBottom = Math.max(...textRects.map((r) => r.bottom), cursorLine.getBoundingClientRect().bottom - 1);
+        const lineNo = String(Array.from(document.querySelectorAll(".cm-line")).indexOf(cursorLine) + 1);
+        const numberEl = Array.from(document.querySelectorAll(".cm-lineNumbers .cm-gutterElement")).find((g) => g.textContent === lineNo)!;
+        const numberText = document.createRange();
+        numberText.selectNodeContents(numberEl);
+        const n = numberText.getBoundingClientRect();
+        return { top: l.top, scrollerTop: scroller.top, height: l.height, overlaps, numberBottom: n.bottom, textBottom, labelBottom: l.bottom };
       }, id);
+      assert.ok(
+        Math.abs(check.numberBottom - check.textBottom) <= 4,
+        `line ${line}: the line number (bottom ${check.numberBottom}) is level with the text (bottom ${check.textBottom}), not with the label (bottom ${check.labelBottom})`,
+      );
       assert.ok(check.height > 5, "the label has a size");
       assert.ok(check.top >= check.scrollerTop, `line ${line}: the label is clipped (${check.top} < ${check.scrollerTop})`);
       assert.deepEqual(check.overlaps, [], `line ${line}: the label covers text`);
