@@ -78,6 +78,26 @@ async function participants(page: Page): Promise<string[]> {
 describe("the demo page", { timeout: 120_000 }, () => {
   let a: Page;
   let b: Page;
+  let pair: Promise<{ a: Page; b: Page }> | undefined;
+
+  /**
+   * Two people ("Ada" and "Grace") in one tmp- codespace: the pages the first test opened, or, when
+   * a test runs without it (alone, or in another order), two opened here the same way.
+   */
+  function twoPages(): Promise<{ a: Page; b: Page }> {
+    return (pair ??= (async () => {
+      const first = await newPage();
+      await first.goto(`${srv.url}/`);
+      await connected(first);
+      await setName(first, "Ada");
+      const second = await newPage();
+      await second.goto(await first.inputValue("#share"));
+      await connected(second);
+      await setName(second, "Grace");
+      await first.waitForFunction(() => Array.from(document.querySelectorAll("#participants li")).some((li) => li.textContent === "Grace"), undefined, { timeout: WAIT_MS });
+      return { a: first, b: second };
+    })());
+  }
 
   test("Python by default, the expiry of a tmp- codespace, names shown to the others and kept", async () => {
     a = await newPage();
@@ -106,9 +126,11 @@ describe("the demo page", { timeout: 120_000 }, () => {
     assert.equal(await a.inputValue("#language"), "javascript");
     await a.selectOption("#language", "python");
     await b.waitForFunction(() => Array.from(document.querySelectorAll("#participants li")).some((li) => li.textContent === "Ada"), undefined, { timeout: WAIT_MS });
+    pair ??= Promise.resolve({ a, b });
   });
 
   test("cursor labels: not clipped on the first line, never over the text", async () => {
+    const { a, b } = await twoPages();
     await a.click(".cm-content");
     await a.keyboard.type("def greet(name):\n    return f\"hello {name}\"\n\nprint(greet(\"world\"))", { delay: 5 });
     await synced(a);
@@ -173,6 +195,14 @@ describe("the demo page", { timeout: 120_000 }, () => {
   });
 
   test("a paste over MAX_DOC_LENGTH: 'this paste is too large (limit N characters)', the other edits are kept", async () => {
+    const { a, b } = await twoPages();
+    // some confirmed text first, so the edit made at its start and the paste at its end stay apart
+    // (adjacent insertions compose into one change, which would be dropped as a whole)
+    await a.evaluate(() => {
+      const v = window.codespace!.view;
+      v.dispatch({ changes: { from: v.state.doc.length, insert: "\nprint(1)" } });
+    });
+    await synced(a);
     const before = await a.evaluate(() => window.codespace!.view.state.doc.toString());
     await a.evaluate((n) => {
       const v = window.codespace!.view;
@@ -187,6 +217,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
   });
 
   test("screenshot of two pages (docs/demo.png with UPDATE_DEMO_PNG=1)", async () => {
+    const { a, b } = await twoPages();
     await a.bringToFront();
     await a.click(".cm-content");
     await a.keyboard.press("Control+Home");
@@ -215,6 +246,9 @@ describe("the demo page", { timeout: 120_000 }, () => {
   });
 
   test("a new codespace from the button", async () => {
+    const a = await newPage(); // its own page: the shared pair stays in its codespace
+    await a.goto(`${srv.url}/`);
+    await connected(a);
     const old = await a.evaluate(() => window.codespace!.client.codespace);
     await a.click("#new");
     await a.waitForFunction((t) => window.codespace?.client.status === "connected" && window.codespace.client.codespace !== t, old, { timeout: WAIT_MS });
