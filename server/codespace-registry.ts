@@ -2,6 +2,7 @@
  * The codespaces this process has sockets in: one Codespace (cache + accept queue) per id, kept
  * while at least one local socket holds it and its queue is busy, dropped afterwards.
  */
+import { TMP_TOKEN_PREFIX } from "../protocol/constants.js";
 import type { Config } from "./config.js";
 import { Codespace, type StoredCommit } from "./codespace.js";
 import type { InsertValueBroadcast } from "./protocol/events.js";
@@ -9,7 +10,7 @@ import type { CodeStore, CommitSave, Snapshot } from "./store/code-store.js";
 
 /** True for temporary codespaces (their TTL is TMP_CODESPACE_EXPIRE_UPDATE). */
 export function isTemporary(codespace: string): boolean {
-  return codespace.startsWith("tmp-");
+  return codespace.startsWith(TMP_TOKEN_PREFIX);
 }
 
 /** Durable saves of non-`tmp-` codespaces (server/persistence/). */
@@ -38,12 +39,17 @@ export class CodespaceRegistry {
     return this.open.size;
   }
 
+  /** The TTL of codespace `id` after each update, seconds (TMP_CODESPACE_EXPIRE_UPDATE for `tmp-` ones, else CODESPACE_EXPIRE_UPDATE). */
+  ttlSeconds(id: string): number {
+    return isTemporary(id) ? this.config.tmpCodespaceExpireUpdate : this.config.codespaceExpireUpdate;
+  }
+
   /** Takes a reference on `id` (one per local socket). */
   acquire(id: string): Codespace {
     let held = this.open.get(id);
     if (!held) {
       const c = this.config;
-      const ttlSeconds = isTemporary(id) ? c.tmpCodespaceExpireUpdate : c.codespaceExpireUpdate;
+      const ttlSeconds = this.ttlSeconds(id);
       const p = isTemporary(id) ? {} : this.persistence;
       held = {
         refs: 0,

@@ -14,6 +14,7 @@
  * the next hook (the site API check).
  */
 import { createDecipheriv, createHash } from "node:crypto";
+import { TMP_TOKEN_PREFIX } from "../../protocol/constants.js";
 import { InvalidTokenError, TokenExpiredError } from "../errors.js";
 import type { AuthenticateHook } from "../hooks.js";
 import type { AuthCounter } from "./authenticate.js";
@@ -63,7 +64,7 @@ export function shareTokens(options: ShareTokenOptions, count: AuthCounter = () 
       throw new InvalidTokenError();
     }
     const [, codespace, expiry, mode] = m;
-    if (codespace!.startsWith("tmp-")) {
+    if (codespace!.startsWith(TMP_TOKEN_PREFIX)) {
       count("invalid_token");
       throw new InvalidTokenError();
     }

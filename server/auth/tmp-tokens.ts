@@ -3,16 +3,15 @@
  * `A-Z a-z 0-9 _ -`) names its own codespace, mode `edit`, no API call. Other tokens pass on.
  * @throws InvalidTokenError for a malformed `tmp-` token
  */
+import { TMP_TOKEN_PATTERN, TMP_TOKEN_PREFIX } from "../../protocol/constants.js";
 import { InvalidTokenError } from "../errors.js";
 import type { AuthenticateHook } from "../hooks.js";
 import type { AuthCounter } from "./authenticate.js";
 
-const TMP_TOKEN = /^tmp-[A-Za-z0-9_-]{1,64}$/;
-
 export function tmpTokens(count: AuthCounter = () => {}): AuthenticateHook {
   return ({ token }) => {
-    if (!token.startsWith("tmp-")) return undefined;
-    if (!TMP_TOKEN.test(token)) {
+    if (!token.startsWith(TMP_TOKEN_PREFIX)) return undefined;
+    if (!TMP_TOKEN_PATTERN.test(token)) {
       count("invalid_token");
       throw new InvalidTokenError("a tmp- token is tmp- followed by 1 to 64 of A-Z a-z 0-9 _ -");
     }

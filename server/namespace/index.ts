@@ -85,7 +85,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     try {
       const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);
       if (!socket.connected) return;
-      const ttl = id.startsWith("tmp-") ? config.tmpCodespaceExpireUpdate : config.codespaceExpireUpdate;
+      const ttl = registry.ttlSeconds(id);
       const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users, ttl };
       socket.emit("connected", payload);
     } catch (err) {
