@@ -3,7 +3,7 @@
  * their own CPU/memory accounting (plus redis-server's CPU from /proc, reported separately).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import type { ChildMessage, ChildStats, ParentMessage } from "./child.js";
 import { CONFIG_ENV_NAMES } from "../../server/config.js";
 
@@ -29,11 +29,16 @@ export function startChild(script: string, env: Record<string, string>, nodeArgs
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const k of CONFIG_VARS) delete childEnv[k];
   Object.assign(childEnv, { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn" }, env);
-  const child = fork(script, [], { env: childEnv, execArgv: ["--expose-gc", ...nodeArgs], stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  // diagnostics: BENCH_NODE_ARGS adds node flags (e.g. "--trace-gc") to every server child,
+  // BENCH_CHILD_LOG appends every child's whole output to that file
+  const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const logFile = process.env.BENCH_CHILD_LOG;
+  const child = fork(script, [], { env: childEnv, execArgv: ["--expose-gc", ...extra, ...nodeArgs], stdio: ["ignore", "pipe", "pipe", "ipc"] });
   live.add(child);
   let out = "";
   const append = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20_000);
+    if (logFile) appendFileSync(logFile, `[${child.pid}] ${d.toString()}`);
   };
   child.stdout!.on("data", append);
   child.stderr!.on("data", append);
