@@ -70,6 +70,11 @@ export class CodespaceRegistry {
     return held.codespace;
   }
 
+  /** The codespace `id` while held (between `acquire` and the release of its last reference). */
+  held(id: string): Codespace | undefined {
+    return this.open.get(id)?.codespace;
+  }
+
   /** Drops a reference; the codespace is forgotten once unreferenced and idle. */
   release(id: string): void {
     const held = this.open.get(id);

@@ -21,7 +21,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
 import { createMetrics, type AuthOutcome, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
-import { attachNamespace, broadcaster, expireLocally, roomOf, type CodespaceNamespace } from "./namespace/index.js";
+import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace/index.js";
 import { PresenceHeartbeat } from "./presence-heartbeat.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
@@ -135,9 +135,9 @@ export async function createServer(config: Config, options: CreateServerOptions 
   persistence.attach(nsp);
   attachHookEvents(nsp, hooks, failures, config.hookTimeoutMs);
   const rateLimiter = new SocketRateLimiter(config);
-  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter });
   // user_left for the sockets of a crashed peer process (presence-heartbeat.ts)
-  const heartbeat = redisTarget && redis ? new PresenceHeartbeat(nsp, { ...redisTarget, keyPrefix: config.keyPrefix, logger, roomOf }) : undefined;
+  const heartbeat = redisTarget && redis ? new PresenceHeartbeat(nsp, { ...redisTarget, keyPrefix: config.keyPrefix, logger }) : undefined;
+  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter, membership: heartbeat });
   store.onExpired((codespace) => {
     if (heartbeat && PresenceHeartbeat.owns(codespace)) return; // a presence key, not a codespace
     registry.invalidate(codespace);

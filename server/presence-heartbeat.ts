@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "./logger.js";
-import type { CodespaceNamespace, CodespaceSocket } from "./namespace/index.js";
+import type { CodespaceNamespace } from "./namespace/index.js";
 import { clusterOptions, quitConnection, retryStrategy } from "./redis-connection.js";
 
 /** How often a process refreshes its heartbeat and looks for crashed ones, milliseconds. */
@@ -36,8 +36,6 @@ export interface PresenceHeartbeatOptions {
   clusterNodes?: readonly { host: string; port: number }[];
   keyPrefix: string;
   logger: Logger;
-  /** Room of a codespace (namespace.ts roomOf). */
-  roomOf(codespace: string): string;
 }
 
 export class PresenceHeartbeat {
@@ -47,6 +45,8 @@ export class PresenceHeartbeat {
   private readonly handled = new Set<string>();
   private graceUntil = Date.now() + NODE_TTL_MS;
   private closed = false;
+  /** This process's `presence:members:<uid>` key (built once, not per socket). */
+  private readonly members: string;
 
   constructor(
     private readonly nsp: CodespaceNamespace,
@@ -62,7 +62,7 @@ export class PresenceHeartbeat {
       void this.tick();
     });
     this.redis.connect().catch(() => {});
-    nsp.on("connection", (socket: CodespaceSocket) => this.track(socket));
+    this.members = this.key("members", this.uid);
     this.timer = setInterval(() => void this.tick(), HEARTBEAT_MS);
     this.timer.unref();
   }
@@ -80,11 +80,18 @@ export class PresenceHeartbeat {
     return `${this.opts.keyPrefix}${KEY_PART}nodes`;
   }
 
-  private track(socket: CodespaceSocket): void {
-    const room = this.opts.roomOf(socket.data.codespace);
-    const members = this.key("members", this.uid);
-    this.redis.hset(members, socket.id, room).catch(() => {});
-    socket.on("disconnect", () => void this.redis.hdel(members, socket.id).catch(() => {}));
+  /**
+   * A socket of this process joined `room` (the namespace calls it after `socket.join`): listed in
+   * this process's members hash. Called by the namespace rather than from a listener of each
+   * socket, so an idle connection holds nothing of this module's.
+   */
+  joined(socketId: string, room: string): void {
+    this.redis.hset(this.members, socketId, room).catch(() => {});
+  }
+
+  /** The socket left (the namespace calls it on `disconnect`): removed from the members hash. */
+  left(socketId: string): void {
+    this.redis.hdel(this.members, socketId).catch(() => {});
   }
 
   /** Refreshes this process's heartbeat, then announces the sockets of crashed processes. */
@@ -124,7 +131,7 @@ export class PresenceHeartbeat {
     if (this.redis.status === "ready") {
       await Promise.all([
         this.redis.del(this.key("node", this.uid)),
-        this.redis.del(this.key("members", this.uid)),
+        this.redis.del(this.members),
         this.redis.srem(this.nodesKey, this.uid),
       ]).catch(() => {});
     }

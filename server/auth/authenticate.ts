@@ -83,7 +83,23 @@ export function authMiddleware(opts: AuthenticatorOptions) {
   return (socket: Socket, next: (err?: Error) => void): void => {
     const gone = new AbortController();
     const onClose = (): void => gone.abort();
-    socket.conn.once("close", onClose);
+    // Most checks settle within this turn of the event loop (tmp- and share tokens, answers the
+    // site API check has cached): the connection's `close` is listened to only by a check still
+    // pending after it. A listener added and removed again leaves the connection's listener array
+    // grown for good (Node keeps its capacity: ~150 bytes per idle connection).
+    let settled = false;
+    let watching = false;
+    const watch = setImmediate(() => {
+      if (settled) return;
+      if (socket.conn.readyState !== "open") return void gone.abort();
+      socket.conn.once("close", onClose);
+      watching = true;
+    });
+    const unwatch = (): void => {
+      settled = true;
+      clearImmediate(watch);
+      if (watching) socket.conn.off("close", onClose);
+    };
     const refuse = (e: CodespaceError): void => {
       const out = new Error(e.message) as Error & { data: unknown };
       out.data = e.toWire();
@@ -91,7 +107,7 @@ export function authMiddleware(opts: AuthenticatorOptions) {
     };
     authenticate(opts, socket.handshake.auth?.token, socket.handshake, gone.signal).then(
       (auth) => {
-        socket.conn.off("close", onClose);
+        unwatch();
         if (gone.signal.aborted || socket.conn.readyState !== "open") {
           logger.info({ socket: socket.id, codespace: auth.codespace }, "handshake abandoned: the client went away during the token check");
           return refuse(new AuthUnavailableError("the client went away"));
@@ -100,7 +116,7 @@ export function authMiddleware(opts: AuthenticatorOptions) {
         next();
       },
       (err: unknown) => {
-        socket.conn.off("close", onClose);
+        unwatch();
         const e = err instanceof CodespaceError ? err : new AuthUnavailableError();
         logger.info({ socket: socket.id, code: e.code, clientGone: gone.signal.aborted }, "handshake refused");
         refuse(e);

@@ -18,7 +18,7 @@ import { Presence } from "../presence.js";
 import type { ConnectedPayload } from "../protocol/events.js";
 import { countDeliveries } from "./broadcast.js";
 import { clientEvents, type EventDeps } from "./events.js";
-import { attachEvent, type EventContext } from "./pipeline.js";
+import { eventAttacher, type EventContext } from "./pipeline.js";
 import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 import { answerUnknownEvents } from "./unknown-event.js";
 
@@ -27,6 +27,12 @@ export { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.j
 
 export interface NamespaceDeps extends EventDeps {
   registry: CodespaceRegistry;
+  /**
+   * Told of every socket that joins its codespace's room and of its leaving (with Redis: the
+   * presence heartbeat, presence-heartbeat.ts). Called from the namespace's own connection and
+   * disconnect handlers, so that it adds no listener to each socket.
+   */
+  membership?: { joined(socketId: string, room: string): void; left(socketId: string): void };
 }
 
 /** Attempts at opening a codespace for a new socket before it is told `store_unavailable`. */
@@ -55,32 +61,46 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
   const { registry, config, logger, metrics } = deps;
   const presence = new Presence(nsp, logger);
   const events = clientEvents(deps);
+  // One room string per codespace, not one per socket (the adapter keeps each socket's rooms).
+  const rooms = new WeakMap<Codespace, string>();
+  const roomOfCodespace = (codespace: Codespace): string => {
+    let room = rooms.get(codespace);
+    if (room === undefined) rooms.set(codespace, (room = roomOf(codespace.id)));
+    return room;
+  };
+  // An event's context is looked up when it arrives: the socket holds its codespace's reference
+  // from `acquire` below until its `disconnect`, and Socket.IO dispatches no event after that.
+  const attach = eventAttacher((socket): EventContext => {
+    const codespace = registry.held(socket.data.codespace)!;
+    return { socket, codespace, room: roomOfCodespace(codespace) };
+  });
 
   function onDisconnect(this: CodespaceSocket, reason: string): void {
     const id = this.data.codespace;
     deps.rateLimiter?.forget(this.id);
     registry.release(id);
     presence.left(this.id, roomOf(id));
+    deps.membership?.left(this.id);
     logger.info({ socket: this.id, codespace: id, reason }, "socket disconnected");
   }
 
   nsp.on("connection", async (socket: CodespaceSocket) => {
     const { codespace: id, mode } = socket.data;
-    const room = roomOf(id);
     const ids = { socket: socket.id, codespace: id }; // no logger.child per socket: it costs heap per connection
     if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics })) return;
     if (metrics) countDeliveries(socket, metrics);
+    const codespace = registry.acquire(id);
+    const room = roomOfCodespace(codespace);
     socket.join(room);
     presence.joined(socket, room);
-    const codespace = registry.acquire(id);
+    deps.membership?.joined(socket.id, room);
     logger.info({ ...ids, mode, transport: socket.conn.transport.name }, "socket connected");
     socket.on("disconnect", onDisconnect); // one shared listener: no closure per connection
 
-    const ctx: EventContext = { socket, codespace, room };
-    attachEvent(ctx, events.insert_value);
-    attachEvent(ctx, events.create_selection);
+    attach(socket, events.insert_value);
+    attach(socket, events.create_selection);
     answerUnknownEvents(socket);
-    attachEvent(ctx, events.pull);
+    attach(socket, events.pull);
 
     try {
       const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);

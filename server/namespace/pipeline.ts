@@ -52,29 +52,33 @@ export interface EventPipeline<P = unknown> {
   observers: readonly Observer[];
 }
 
+/** The context of a socket's event, resolved when the event arrives (namespace/index.ts). */
+export type ContextOf = (socket: CodespaceSocket) => EventContext;
+
 /**
- * Runs `pipeline` for every `pipeline.event` the socket sends. The listener is one function per
- * pipeline, shared by every socket (Socket.IO calls it with the socket as `this`; the socket's
- * context is looked up): an idle connection holds no closure per event.
+ * Returns `attach(socket, pipeline)`, which runs `pipeline` for every `pipeline.event` the socket
+ * sends. The listener is one function per pipeline, shared by every socket (Socket.IO calls it with
+ * the socket as `this`), and the context is resolved by `contextOf` when an event arrives: an idle
+ * connection holds neither a closure nor a context object.
  */
-export function attachEvent<P>(ctx: EventContext, pipeline: EventPipeline<P>): void {
-  contexts.set(ctx.socket, ctx);
-  let listener = listeners.get(pipeline);
-  if (!listener) {
-    listener = listenerOf(pipeline as unknown as EventPipeline);
-    listeners.set(pipeline, listener);
-  }
-  ctx.socket.on(pipeline.event, listener);
+export function eventAttacher(contextOf: ContextOf): <P>(socket: CodespaceSocket, pipeline: EventPipeline<P>) => void {
+  const listeners = new Map<object, Listener>();
+  return <P>(socket: CodespaceSocket, pipeline: EventPipeline<P>): void => {
+    let listener = listeners.get(pipeline);
+    if (!listener) {
+      listener = listenerOf(pipeline as unknown as EventPipeline, contextOf);
+      listeners.set(pipeline, listener);
+    }
+    socket.on(pipeline.event, listener);
+  };
 }
 
 type Listener = (this: CodespaceSocket, ...args: unknown[]) => Promise<void>;
-const contexts = new WeakMap<CodespaceSocket, EventContext>();
-const listeners = new WeakMap<object, Listener>();
 
-function listenerOf(pipeline: EventPipeline): Listener {
+function listenerOf(pipeline: EventPipeline, contextOf: ContextOf): Listener {
   return async function (this: CodespaceSocket, ...args: unknown[]): Promise<void> {
     const socket = this;
-    const ctx = contexts.get(socket)!;
+    const ctx = contextOf(socket);
     const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (res: object) => void) : undefined;
     const started = performance.now();
     let result: object | undefined;
