@@ -137,7 +137,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const rateLimiter = new SocketRateLimiter(config);
   // user_left for the sockets of a crashed peer process (presence-heartbeat.ts)
   const heartbeat = redisTarget && redis ? new PresenceHeartbeat(nsp, { ...redisTarget, keyPrefix: config.keyPrefix, logger }) : undefined;
-  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter, membership: heartbeat });
+  attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter, membership: heartbeat, crossProcess: redisAdapter !== undefined });
   store.onExpired((codespace) => {
     if (heartbeat && PresenceHeartbeat.owns(codespace)) return; // a presence key, not a codespace
     registry.invalidate(codespace);

@@ -1,8 +1,9 @@
 /**
  * Presence: who is in a codespace, across every instance (docs/protocol.md, "Presence").
  *
- * - The list sent in `connected.users` comes from `fetchSockets()` on the codespace's room, which the
- *   Redis adapter answers from every instance (the in-memory adapter: this process only).
+ * - The list sent in `connected.users` is this instance's sockets of the codespace's room plus, with
+ *   the Redis adapter, each other instance's answer to the server-side event PRESENCE_LIST_EVENT
+ *   (without it: this process only).
  * - `user_joined` / `user_left` are room broadcasts (through the adapter) to the others.
  *
  * A socket is identified by its socket id, which is never reused, so a client can apply the list and
@@ -23,11 +24,18 @@ export function userOf(id: string, data: Partial<SocketAuth>): UserInfo {
   return user;
 }
 
+/** Server-to-server event: "your sockets in this room", answered by every other process. */
+export const PRESENCE_LIST_EVENT = "presence_list";
+
 export class Presence {
   constructor(
     private readonly nsp: CodespaceNamespace,
     private readonly logger: Logger,
-  ) {}
+    /** True when other processes may hold sockets of the room (the Redis adapter). */
+    private readonly crossProcess: boolean,
+  ) {
+    if (crossProcess) nsp.on(PRESENCE_LIST_EVENT, (room, ack) => ack(this.local(room)));
+  }
 
   /** Tells the others in `room` that `socket` joined (call after `socket.join(room)`). */
   joined(socket: CodespaceSocket, room: string): void {
@@ -40,25 +48,57 @@ export class Presence {
   }
 
   /**
-   * Everyone in `room` on every instance. Falls back to this instance's sockets (and logs) when the
-   * other instances do not answer within LIST_TIMEOUT_MS or the adapter fails.
+   * This process's sockets in `room`, from the adapter's local room membership (not
+   * `local.fetchSockets()`: the cluster adapter's asks Redis for the server count even then, and
+   * fails while a master is down).
+   */
+  private local(room: string): UserInfo[] {
+    const users: UserInfo[] = [];
+    for (const id of this.nsp.adapter.rooms.get(room) ?? []) {
+      const socket = this.nsp.sockets.get(id);
+      if (socket) users.push(userOf(id, socket.data));
+    }
+    return users;
+  }
+
+  /**
+   * Each other process's sockets in `room` (one array per process). The adapter's `serverSideEmit`
+   * is called directly rather than `Namespace.serverSideEmitWithAck` because the cluster adapter's
+   * is async and rejects when it cannot count the processes (a master down): that rejection is
+   * handled here instead of becoming an unhandled one.
+   */
+  private askOthers(room: string): Promise<UserInfo[][]> {
+    return new Promise((resolve, reject) => {
+      const ack = (err: Error | null, responses: UserInfo[][]): void => (err ? reject(err) : resolve(responses));
+      Promise.resolve(this.nsp.adapter.serverSideEmit([PRESENCE_LIST_EVENT, room, ack]) as unknown).catch(reject);
+    });
+  }
+
+  /**
+   * Everyone in `room` on every instance: this process's sockets, and each other process's answer
+   * to PRESENCE_LIST_EVENT (a server-side emit through the adapter). Not `fetchSockets()` across
+   * processes: that encodes every socket's whole handshake (headers included) and decodes it in the
+   * asking process, on every join, where the list needs only ids, modes and names. Falls back to this
+   * instance's sockets (and logs) when the other instances do not answer within LIST_TIMEOUT_MS or
+   * the adapter fails.
    */
   async list(room: string): Promise<UserInfo[]> {
+    const local = this.local(room);
+    if (!this.crossProcess) return local;
     try {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${LIST_TIMEOUT_MS} ms`)), LIST_TIMEOUT_MS);
       });
       try {
-        const sockets = await Promise.race([this.nsp.in(room).fetchSockets(), timeout]);
-        return sockets.map((s) => userOf(s.id, s.data));
+        const remote = await Promise.race([this.askOthers(room), timeout]);
+        return local.concat(...remote);
       } finally {
         clearTimeout(timer);
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, room }, "presence: cross-instance list failed; local sockets only");
-      const sockets = await this.nsp.local.in(room).fetchSockets();
-      return sockets.map((s) => userOf(s.id, s.data));
+      return this.local(room);
     }
   }
 }

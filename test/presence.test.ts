@@ -1,11 +1,16 @@
 /**
  * Presence (docs/protocol.md, "Presence"): `connected.users`, `user_joined`, `user_left`, across two
  * Redis-backed processes, with the display name the site API returns; and on the embedded
- * single-process default.
+ * single-process default; and the list when another process does not answer.
  */
 import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import type { Redis } from "ioredis";
 import type { CodespaceServer } from "../server/index.js";
 import type { UserInfo, UserLeftPayload } from "../protocol/events.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
@@ -107,5 +112,50 @@ describe("presence on the embedded single-process default", () => {
     b.socket.close();
     assert.deepEqual(await left, { id });
     a.socket.close();
+  });
+});
+
+describe("a process that does not answer the presence list (a stuck one, or an older version during a rolling upgrade)", () => {
+  let redis: RedisServerHandle;
+  let srv: CodespaceServer;
+  let url: string;
+  let mute: Server;
+  let pub: Redis;
+  let sub: Redis;
+  const lines: { level: number; msg: string; room?: string }[] = [];
+  before(async () => {
+    redis = await startRedis();
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split("\n")) if (l) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    ({ server: srv, url } = await startInProcessServer({ REDIS_URL: redis.url }, { logger: pino({ level: "warn" }, sink) }));
+    // a Socket.IO server on the same Redis adapter channels, with no presence_list listener
+    pub = redis.client();
+    sub = pub.duplicate();
+    mute = new Server({ adapter: createAdapter(pub, sub) });
+    mute.of("/codespace");
+  });
+  after(async () => {
+    await srv?.close();
+    await mute?.of("/codespace").adapter.close(); // (never attached to an HTTP server: no io.close())
+    sub?.disconnect();
+    pub?.disconnect();
+    await redis?.stop();
+  });
+
+  test("the joining socket still gets connected, with this process's sockets, and one warn line names the room", async () => {
+    const token = `tmp-${randomUUID()}`;
+    const a = await connectSocket(url, token, ["websocket"], { timeoutMs: 10_000 });
+    try {
+      assert.deepEqual(a.connected.users, [{ id: a.socket.id!, mode: "edit" }]);
+      const warned = lines.filter((l) => l.level === 40 && /presence: cross-instance list failed/.test(l.msg));
+      assert.equal(warned.length, 1, JSON.stringify(lines));
+      assert.equal(warned[0]!.room, `codespace:${token}`);
+    } finally {
+      a.socket.close();
+    }
   });
 });

@@ -33,6 +33,8 @@ export interface NamespaceDeps extends EventDeps {
    * disconnect handlers, so that it adds no listener to each socket.
    */
   membership?: { joined(socketId: string, room: string): void; left(socketId: string): void };
+  /** True with the Redis adapter: other processes may hold sockets of the same rooms (presence lists ask them). */
+  crossProcess?: boolean;
 }
 
 /** Attempts at opening a codespace for a new socket before it is told `store_unavailable`. */
@@ -59,7 +61,7 @@ async function openCodespace(codespace: Codespace): Promise<Snapshot> {
 /** Wires the connection handler and the client events of the namespace. */
 export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): void {
   const { registry, config, logger, metrics } = deps;
-  const presence = new Presence(nsp, logger);
+  const presence = new Presence(nsp, logger, deps.crossProcess ?? false);
   const events = clientEvents(deps);
   // One room string per codespace, not one per socket (the adapter keeps each socket's rooms).
   const rooms = new WeakMap<Codespace, string>();

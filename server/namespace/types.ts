@@ -4,10 +4,16 @@
  */
 import type { Namespace, Socket } from "socket.io";
 import type { SocketAuth } from "../hooks.js";
-import type { ClientToServerEvents, ServerToClientEvents } from "../protocol/events.js";
+import type { ClientToServerEvents, ServerToClientEvents, UserInfo } from "../protocol/events.js";
 
-export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
-export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
+/** Events between server processes (Socket.IO server-side emits through the adapter). */
+export interface ServerSideEvents {
+  /** presence.ts: each other process answers with its sockets in `room`. */
+  presence_list(room: string, ack: (users: UserInfo[]) => void): void;
+}
+
+export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketAuth>;
+export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketAuth>;
 
 /** Room of a codespace inside the namespace. */
 export function roomOf(codespace: string): string {
