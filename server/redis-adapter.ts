@@ -59,7 +59,10 @@ export function createRedisAdapter(target: string | RedisTarget): RedisAdapterHa
         // over every shard; "static" would put every broadcast of every codespace on one channel,
         // i.e. one shard delivering everything to every process.
         createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" })
-      : createAdapter(pub, sub);
+      : // answers to requests (presence lists, fetchSockets) go to the asking process only, not to
+        // every process (each would parse and drop it); every process listens on its own response
+        // channel whatever this option, so processes with and without it work together
+        createAdapter(pub, sub, { publishOnSpecificResponseChannel: true });
   const connected = Promise.all([connectUntilReady(pub), connectUntilReady(sub)]).then(() => {});
   connected.catch(() => {});
   return {
