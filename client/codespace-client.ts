@@ -71,6 +71,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     });
     connection.on("disconnected", ({ reason }) => engine.disconnected(reason));
     connection.on("update", (u) => engine.received(u));
+    connection.on("updates", (us) => engine.receivedAll(us));
     connection.on("selection", (p) => this.emit("selection", p));
     connection.on("expired", (p) => {
       if (this.#closed) return;

@@ -68,6 +68,8 @@ const NOT_OURS = "\u0000not-ours";
  * (compactUnconfirmed drops updates that became empty; the server accepted it, empty, before).
  * Pairing it with the next unconfirmed update would mark that one confirmed while the server has not
  * applied it, so it is received as a remote no-op.
+ * Once no unconfirmed update is left, the rest of the run is received in ONE `receiveUpdates` call
+ * (one transaction): with nothing to map, grouping cannot change the result.
  * @returns the new state and the changes applied to the document (null when none)
  */
 export function receiveServerUpdates(
@@ -76,7 +78,16 @@ export function receiveServerUpdates(
 ): { state: EditorState; changes: ChangeSet | null } {
   const me = getClientID(state);
   let changes: ChangeSet | null = null;
-  for (const u of updates) {
+  for (let i = 0; i < updates.length; i++) {
+    if (sendableUpdates(state).length === 0) {
+      // Nothing unconfirmed left to map: the grouping no longer matters (receiveUpdates composes
+      // the rest), so the rest of the run is one transaction.
+      const tr = receiveUpdates(state, i === 0 ? updates : updates.slice(i));
+      state = tr.state;
+      if (tr.docChanged) changes = changes ? changes.compose(tr.changes) : tr.changes;
+      break;
+    }
+    const u = updates[i]!;
     let update = u;
     if (u.clientID === me && u.changes.empty) {
       const next = sendableUpdates(state)[0];

@@ -214,9 +214,19 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
 
   /** An accepted update broadcast by the server (any order, duplicates allowed). */
   received(u: VersionedUpdate): void {
+    this.receivedAll([u]);
+  }
+
+  /**
+   * Accepted updates broadcast by the server, e.g. the updates of one batched `insert_value` (any
+   * order, duplicates allowed, as for `received`): buffered, then the run after the synced version
+   * is applied in one go (one `change` event).
+   */
+  receivedAll(updates: readonly VersionedUpdate[]): void {
     if (this.#phase.kind === "closed") return;
     // Before the first `connected` the synced version is unknown: keep everything, filter later.
-    this.#buffer.add(u, this.#phase.kind === "unloaded" ? -1 : this.version);
+    const synced = this.#phase.kind === "unloaded" ? -1 : this.version;
+    for (const u of updates) this.#buffer.add(u, synced);
     this.#drain();
   }
 

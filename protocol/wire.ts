@@ -8,7 +8,7 @@
  * these same functions, so both sides build the same ChangeSet from the same wire changes.
  */
 import { ChangeSet, type Text } from "@codemirror/state";
-import type { WireChange } from "./events.js";
+import type { InsertValueBatchBroadcast, InsertValueBroadcast, WireChange } from "./events.js";
 
 /** Line separator of every Text and ChangeSet on the server and in the client. */
 export const LINE_SEPARATOR = "\n";
@@ -103,4 +103,18 @@ export function canonicalChanges(changes: ChangeSet): ChangeSet {
 /** True when `changes` already has the structure the server rebuilds from its wire form. */
 export function isCanonical(changes: ChangeSet): boolean {
   return JSON.stringify(canonicalChanges(changes).toJSON()) === JSON.stringify(changes.toJSON());
+}
+
+/** True when an `insert_value` broadcast is a batch (one commit), false for a single update. */
+export function isBatchBroadcast(p: InsertValueBroadcast | InsertValueBatchBroadcast): p is InsertValueBatchBroadcast {
+  return Array.isArray((p as Partial<InsertValueBatchBroadcast>).updates);
+}
+
+/**
+ * The single-update broadcasts a batch stands for, in version order: `updates[i]` gets version
+ * `batch.version - updates.length + 1 + i` (docs/protocol.md, "Batched broadcasts").
+ */
+export function unbatch(batch: InsertValueBatchBroadcast): InsertValueBroadcast[] {
+  const first = batch.version - batch.updates.length + 1;
+  return batch.updates.map((u, i) => ({ version: first + i, clientID: u.clientID, sender: u.sender, changes: u.changes }));
 }

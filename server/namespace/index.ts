@@ -16,14 +16,15 @@ import type { Snapshot } from "../store/code-store.js";
 import { admit } from "../connection-cap.js";
 import { Presence } from "../presence.js";
 import type { ConnectedPayload } from "../protocol/events.js";
+import { wantsBatches } from "../batch-option.js";
 import { countDeliveries } from "./broadcast.js";
 import { clientEvents, type EventDeps } from "./events.js";
 import { attachEvent, type EventContext } from "./pipeline.js";
-import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+import { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 import { answerUnknownEvents } from "./unknown-event.js";
 
 export { broadcaster, expireLocally } from "./broadcast.js";
-export { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+export { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 
 export interface NamespaceDeps extends EventDeps {
   registry: CodespaceRegistry;
@@ -70,7 +71,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     const ids = { socket: socket.id, codespace: id }; // no logger.child per socket: it costs heap per connection
     if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics })) return;
     if (metrics) countDeliveries(socket, metrics);
-    socket.join(room);
+    socket.join(wantsBatches(socket) ? [room, batchRoomOf(id)] : room);
     presence.joined(socket, room);
     const codespace = registry.acquire(id);
     logger.info({ ...ids, mode, transport: socket.conn.transport.name }, "socket connected");

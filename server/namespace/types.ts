@@ -4,12 +4,22 @@
  */
 import type { Namespace, Socket } from "socket.io";
 import type { SocketAuth } from "../hooks.js";
-import type { ClientToServerEvents, ServerToClientEvents } from "../protocol/events.js";
+import type { BatchedServerToClientEvents, ClientToServerEvents } from "../protocol/events.js";
 
-export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
-export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketAuth>;
+/** Typed with the batched event map: the server sends `insert_value` in both shapes (broadcast.ts). */
+export type CodespaceSocket = Socket<ClientToServerEvents, BatchedServerToClientEvents, Record<string, never>, SocketAuth>;
+export type CodespaceNamespace = Namespace<ClientToServerEvents, BatchedServerToClientEvents, Record<string, never>, SocketAuth>;
 
 /** Room of a codespace inside the namespace. */
 export function roomOf(codespace: string): string {
   return `codespace:${codespace}`;
+}
+
+/**
+ * Sub-room of a codespace's sockets that asked for batched broadcasts (`auth.batches`: one
+ * `insert_value` per commit). Its sockets are also in `roomOf(codespace)`, where selections,
+ * presence and `expired` go.
+ */
+export function batchRoomOf(codespace: string): string {
+  return `batches:${codespace}`; // a prefix, not a suffix: no codespace's roomOf can equal it
 }
