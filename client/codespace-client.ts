@@ -52,7 +52,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
 
   private constructor(url: string, token: string, opts: ConnectOptions) {
     super();
-    const connection = new CodespaceConnection(url, token, opts);
+    const connection = new CodespaceConnection(url, token, { ...opts, batches: opts.batches ?? true });
     const engine = new SyncEngine(connection, {
       clientID: opts.clientID ?? randomClientID(),
       ...(opts.gapTimeoutMs !== undefined && { gapTimeoutMs: opts.gapTimeoutMs }),

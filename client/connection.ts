@@ -45,7 +45,8 @@ import type { ConnectionStatus, ConnectOptions } from "./types.js";
 
 /**
  * The typed Socket.IO socket (exposed as `client.socket`). Typed with the batched event map:
- * `insert_value` arrives as one batch per commit when the handshake asked for batches (the default).
+ * `insert_value` arrives as one batch per commit when the handshake asked for batches
+ * (`CodespaceClient`'s default).
  */
 export type CodespaceSocket = Socket<BatchedServerToClientEvents, ClientToServerEvents>;
 
@@ -87,13 +88,16 @@ export class CodespaceConnection extends TypedEmitter<ConnectionEvents> {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
-   * Opens `url + "/codespace"` (url: the server origin) with `auth: { token, batches: true }`
-   * (`batches: false` when `opts.batches` is false; `name` when given).
+   * Opens `url + "/codespace"` (url: the server origin) with `auth: { token }`, plus `name` when
+   * given and `batches: true` when `opts.batches` is true. Without batches (this layer's default,
+   * so that its users keep receiving `update` events) every accepted update is an `update` event;
+   * with them, a commit is one `updates` event (`CodespaceClient` asks for them by default).
    */
   constructor(url: string, token: string, opts: ConnectionOptions = {}) {
     super();
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    const auth: HandshakeAuth = { token, batches: opts.batches ?? true };
+    const auth: HandshakeAuth = { token };
+    if (opts.batches) auth.batches = true;
     if (opts.name) auth.name = opts.name;
     this.socket = io(url.replace(/\/+$/, "") + NAMESPACE, {
       transports: opts.transports ?? ["polling", "websocket"],

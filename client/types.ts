@@ -35,8 +35,9 @@ export interface ConnectOptions {
   name?: string;
   /**
    * Ask for batched broadcasts (`auth.batches`): one `insert_value` per commit, applied in one go
-   * (one `change` event, one editor transaction) instead of one per update. Default true; a server
-   * without batches sends one per update, which the client handles the same way.
+   * (one `change` event, one editor transaction) instead of one per update. Default true for
+   * `CodespaceClient` (false for a bare `CodespaceConnection`); a server without batches sends one
+   * per update, which the client handles the same way.
    */
   batches?: boolean;
   /** Extra Socket.IO options (merged last, except `auth`). */

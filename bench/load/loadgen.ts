@@ -7,6 +7,9 @@
  * of one socket are independent collab clients and may be in flight together: the offered load is
  * open-loop), based on the newest version the writer has seen, inserting `${seq} ` at 0. The send
  * time is kept by (writer, seq); each receiver records the delay when the broadcast arrives.
+ * Fan-out sockets do not ask for batched broadcasts (`auth.batches`): every edit is its own update,
+ * so each `insert_value` packet is exactly one delivery of one update, as for the relay and peers.
+ * The trace replay's readers are CodespaceClients, which ask for batches (one packet per commit).
  */
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
