@@ -231,7 +231,9 @@ async function startTarget(
 /** Forks the load generator with `job`; `onSample` answers its sample requests. */
 function runLoad(job: Job, onSample: () => Promise<void>): Promise<JobResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(join(DIST_BENCH, "load", "loadgen.js"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
+    // diagnostics: BENCH_LOADGEN_ARGS adds node flags to the load generator (e.g. "--cpu-prof")
+    const execArgv = (process.env.BENCH_LOADGEN_ARGS ?? "").split(" ").filter(Boolean);
+    const child = fork(join(DIST_BENCH, "load", "loadgen.js"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv });
     let done = false;
     child.on("message", (m: LoadMessage) => {
       if (m.type === "rpc") {
