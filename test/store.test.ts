@@ -323,7 +323,7 @@ test("MemoryStore keeps the committer's Text: no string per commit, the same cod
     }
     assert.equal(built, 0, "the store built the string on commit");
     assert.deepEqual(await store.load(cs), { epoch, version: 20, code: doc.toString() });
-    assert.equal(store.saved(cs)?.code, doc.toString()); // what DATA_DIR writes
+    assert.equal((JSON.parse(store.savedJson(cs)!) as { code: string }).code, doc.toString()); // what DATA_DIR writes
     // a commit passing only a string still works (and replaces the kept Text)
     assert.equal((await store.commit(cs, { epoch, baseVersion: 20, code: "x", updates: [upd("a", 0, doc.length, "x")], ttlSeconds: 60 })).status, "ok");
     assert.equal((await store.load(cs))?.code, "x");

@@ -71,18 +71,19 @@ export class MemoryStore implements CodeStore {
   }
 
   /**
-   * The whole stored state of a codespace (copies), with its expiry time, or undefined when it does
-   * not exist (for PersistentMemoryStore).
+   * The whole stored state of a codespace as `SavedCodespace` JSON, with its expiry time, or
+   * undefined when it does not exist (for PersistentMemoryStore). Serialized at once from the live
+   * entry: no copy of the history is made.
    */
-  saved(codespace: string): SavedCodespace | undefined {
+  savedJson(codespace: string): string | undefined {
     const e = this.entries.get(codespace);
     if (!e) return undefined;
-    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: codeOfEntry(e), history: e.history.map(copyUpdate), expiresAt: e.expiresAt };
+    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: codeOfEntry(e), history: e.history, expiresAt: e.expiresAt };
     // durable-save bookkeeping (not the lease: a restarted process holds none)
     if (e.dirtySince !== undefined || e.savedVersion !== undefined) {
       rec.save = { dirtySince: e.dirtySince, touchedAt: e.touchedAt, ttlSeconds: e.ttlSeconds, savedVersion: e.savedVersion, attempts: e.attempts };
     }
-    return rec;
+    return JSON.stringify(rec);
   }
 
   /**
@@ -158,7 +159,8 @@ export class MemoryStore implements CodeStore {
       entry.doc = undefined;
     }
     entry.version += req.updates.length;
-    entry.history.push(...req.updates.map(copyUpdate));
+    // kept as they are: a committed update is never changed afterwards (CommitRequest.updates)
+    entry.history.push(...req.updates);
     if (entry.history.length > this.historyLength) {
       entry.history.splice(0, entry.history.length - this.historyLength);
     }
@@ -175,7 +177,7 @@ export class MemoryStore implements CodeStore {
     this.watchers.get(codespace)?.({
       epoch: entry.epoch,
       baseVersion: req.baseVersion,
-      updates: req.updates.map((u, i) => ({ ...copyUpdate(u), sender: req.senders?.[i] ?? "" })),
+      updates: req.updates.map((u, i) => ({ clientID: u.clientID, changes: u.changes, sender: req.senders?.[i] ?? "" })),
     });
     return { status: "ok", version: entry.version };
   }
