@@ -28,7 +28,7 @@ export function toChangeSet(changes: readonly WireChange[], length: number): Cha
  */
 export function assertNoSurrogateSplit(doc: Text, changes: ChangeSet): void {
   changes.iterChangedRanges((fromA, toA) => {
-    if (splitsSurrogatePair(doc, fromA) || splitsSurrogatePair(doc, toA)) {
+    if (splitsSurrogatePair(doc, fromA) || (toA !== fromA && splitsSurrogatePair(doc, toA))) {
       throw new InvalidPayloadError(`change [${fromA}, ${toA}) splits a surrogate pair`);
     }
   });

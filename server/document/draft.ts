@@ -6,7 +6,7 @@
  */
 import type { Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
-import type { InsertValuePayload } from "../../protocol/events.js";
+import type { InsertValuePayload, WireChange } from "../../protocol/events.js";
 import { changesToWire } from "../../protocol/wire.js";
 import { applyChanges, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
 import type { DocCache } from "./doc-cache.js";
@@ -83,12 +83,15 @@ export class Draft {
 
     let doc = this.doc;
     const added: AcceptedUpdate[] = [];
-    for (const u of rebased) {
+    const unchanged = rebased === updates; // not rebased: each ChangeSet was built from the batch's own wire
+    for (let i = 0; i < rebased.length; i++) {
+      const u = rebased[i]!;
       assertNoSurrogateSplit(doc, u.changes);
       // Keep the canonical structure, the one every client and every other process rebuilds from the
-      // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
+      // wire: ChangeSets with the same effect can map differently (an insertion at a tie). A ChangeSet
+      // built from wire that is already canonical has it (the common case: no rebase, one change).
       const wire = changesToWire(u.changes);
-      const changes = toChangeSet(wire, doc.length);
+      const changes = unchanged && sameWire(wire, batch.updates[i]!.changes) ? u.changes : toChangeSet(wire, doc.length);
       doc = applyChanges(doc, changes);
       if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
       added.push({ clientID: u.clientID, changes, wire });
@@ -98,4 +101,15 @@ export class Draft {
     for (let i = 0; i < added.length; i++) this.senders.push(sender);
     return this.version;
   }
+}
+
+/** True when two wire change lists are the same changes. */
+function sameWire(a: readonly WireChange[], b: readonly WireChange[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.from !== y.from || x.to !== y.to || x.insert !== y.insert) return false;
+  }
+  return true;
 }
