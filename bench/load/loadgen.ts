@@ -386,6 +386,9 @@ async function trace(job: TraceJob): Promise<TraceResult> {
         if (patches.length === 1 && !raw) {
           const [pos, del, ins] = patches[0]!;
           client!.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
+        } else if (patches.length === 1) {
+          const [pos, del, ins] = patches[0]!;
+          applyTxn(ChangeSet.of({ from: pos, to: pos + del, insert: ins }, docLength()));
         } else {
           let cs = ChangeSet.empty(docLength());
           for (const [pos, del, ins] of patches) cs = cs.compose(ChangeSet.of({ from: pos, to: pos + del, insert: ins }, cs.newLength));
