@@ -275,6 +275,16 @@ function sharedSuite(name: string, withRaw: boolean, make: () => Promise<Harness
       assert.deepEqual(await h.store.open(kept, 60), { epoch: k.epoch, version: 1, code: "x" });
     });
 
+    test("a commit with a shorter TTL than the codespace has expires it at the shorter TTL", async () => {
+      const cs = randomUUID();
+      const { epoch } = await h.store.open(cs, 3600);
+      const expired = expiredOnce(h.store, cs);
+      const r = await h.store.commit(cs, { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 1 });
+      assert.equal(r.status, "ok");
+      await withTimeout(expired, 5000, "expiry at the shorter TTL");
+      assert.equal(await h.store.load(cs), null);
+    });
+
     test("unicode text round-trips exactly", async () => {
       const cs = randomUUID();
       const { epoch } = await h.store.open(cs, 60);

@@ -6,7 +6,7 @@
 import { ChangeSet, Text } from "@codemirror/state";
 import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { changesToWire, composeAll, LINE_SEPARATOR } from "../../protocol/wire.js";
+import { composeAll, LINE_SEPARATOR } from "../../protocol/wire.js";
 import { applyComposed } from "./changes.js";
 import type { AcceptedUpdate } from "./update.js";
 
@@ -89,7 +89,8 @@ export class DocCache {
     for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, length, LINE_SEPARATOR);
       length = changes.newLength;
-      accepted.push({ clientID: u.clientID, changes, wire: changesToWire(changes) });
+      // committed updates are already in canonical wire form (the committer's Draft made it)
+      accepted.push({ clientID: u.clientID, changes, wire: u.changes as WireChange[] });
     }
     // one apply of the composed run instead of one per update (composeAll: O(n log n))
     if (accepted.length > 0) this.append(accepted, applyComposed(this.doc, composeAll(accepted.map((a) => a.changes)), accepted.map((a) => a.wire.length)));
@@ -110,7 +111,7 @@ export class DocCache {
       const u = updates[i]!;
       const lengthBefore = lengthAfter - delta(u.changes);
       const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
-      older[i] = { clientID: u.clientID, changes, wire: changesToWire(changes) };
+      older[i] = { clientID: u.clientID, changes, wire: u.changes as WireChange[] };
       lengthAfter = lengthBefore;
     }
     this.history.unshift(...older);

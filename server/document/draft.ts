@@ -96,15 +96,15 @@ export class Draft {
     let doc = this.doc;
     let docLength = doc.length;
     const added: AcceptedUpdate[] = [];
-    const unchanged = rebased === updates; // not rebased: each ChangeSet was built from the batch's own wire
     for (let i = 0; i < rebased.length; i++) {
       const u = rebased[i]!;
       if (checkEach) assertNoSurrogateSplit(doc, u.changes);
       // Keep the canonical structure, the one every client and every other process rebuilds from the
-      // wire: ChangeSets with the same effect can map differently (an insertion at a tie). A ChangeSet
-      // built from wire that is already canonical has it (the common case: no rebase, one change).
+      // wire: ChangeSets with the same effect can map differently (an insertion at a tie). An update
+      // that was not rebased and arrived in canonical form already has it.
       const wire = changesToWire(u.changes);
-      const changes = unchanged && sameWire(wire, batch.updates[i]!.changes) ? u.changes : toChangeSet(wire, docLength);
+      const input = rebased === updates ? batch.updates[i]!.changes : undefined;
+      const changes = input && sameChanges(wire, input) ? u.changes : toChangeSet(wire, docLength);
       if (checkEach) doc = applyChanges(doc, changes);
       docLength = changes.newLength;
       if (docLength > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
@@ -132,12 +132,11 @@ export class Draft {
   }
 }
 
-/** True when two wire change lists are the same changes. */
-function sameWire(a: readonly WireChange[], b: readonly WireChange[]): boolean {
+/** True when two wire change lists are equal, change by change. */
+function sameChanges(a: readonly WireChange[], b: readonly WireChange[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
+    const x = a[i]!, y = b[i]!;
     if (x.from !== y.from || x.to !== y.to || x.insert !== y.insert) return false;
   }
   return true;

@@ -37,6 +37,8 @@ interface StoredCodespace {
   history: WireUpdate[];
   expiresAt: number;
   timer?: NodeJS.Timeout;
+  /** When `timer` fires (Date.now() ms). */
+  timerDue?: number;
   /** Save state (see SaveState and store/save-scripts.ts): times in ms. */
   dirtySince?: number;
   touchedAt?: number;
@@ -298,20 +300,28 @@ export class MemoryStore implements CodeStore {
   }
 
   private arm(codespace: string, entry: StoredCodespace, ttlSeconds: number): void {
-    clearTimeout(entry.timer);
     entry.expiresAt = Date.now() + ttlSeconds * 1000;
-    const tick = (): void => {
-      const left = entry.expiresAt - Date.now();
-      if (left > 0) {
-        entry.timer = setTimeout(tick, Math.min(left, MAX_TIMER_MS)).unref();
-        return;
-      }
-      if (this.entries.get(codespace) !== entry) return;
-      this.entries.delete(codespace);
-      this.onChange(codespace);
-      this.fire(codespace);
-    };
-    tick();
+    // A pending timer due no later than the new expiry stays: when it fires it re-arms for what is
+    // left (no timer per commit).
+    if (entry.timer && entry.timerDue! <= entry.expiresAt) return;
+    clearTimeout(entry.timer);
+    this.expireOrRearm(codespace, entry);
+  }
+
+  /** Expires the entry if its time has come, else sets its timer for the time left. */
+  private expireOrRearm(codespace: string, entry: StoredCodespace): void {
+    const left = entry.expiresAt - Date.now();
+    if (left > 0) {
+      const delay = Math.min(left, MAX_TIMER_MS);
+      entry.timerDue = Date.now() + delay;
+      entry.timer = setTimeout(() => this.expireOrRearm(codespace, entry), delay).unref();
+      return;
+    }
+    entry.timer = undefined;
+    if (this.entries.get(codespace) !== entry) return;
+    this.entries.delete(codespace);
+    this.onChange(codespace);
+    this.fire(codespace);
   }
 
   private fire(codespace: string): void {
