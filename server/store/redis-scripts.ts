@@ -34,6 +34,58 @@ local version = tonumber(redis.call('HGET', key, 'version') or '0')
 return {code, version, epoch}
 `;
 
+/** Operands of the widest concatenation in JOIN_LUA (Lua 5.1's parser allows about 195 in one expression). */
+const JOIN_WIDTH = 180;
+
+/** `local function name(t) return (t[1] or '')..(t[2] or '')..…..(t[n] or '') end`: one Lua concatenation of n operands. */
+function concatFunction(name: string, n: number): string {
+  const operands = Array.from({ length: n }, (_, i) => `(t[${i + 1}] or '')`);
+  return `local function ${name}(t) return ${operands.join("..")} end`;
+}
+
+/**
+ * Lua `join(t)`: the concatenation of the strings t[1..#t] (the commit script's pieces: the stored
+ * text between the changed ranges and the inserts), hashing as few bytes as it can.
+ *
+ * Why: Redis 7 hashes EVERY byte of every string Lua creates (redis/redis#9449; stock Lua 5.1
+ * samples at most 32), about 1.2 ns a byte on the bench machine, and that hashing is most of what a
+ * commit on a large text costs. `table.concat` of many pieces goes through luaL_Buffer, which
+ * flushes every 8 KB and re-concatenates its growing stack: a 1 MB result from 1,001 pieces hashes
+ * several MB. One Lua expression `a..b..c..` is a single OP_CONCAT that creates (and hashes) only its
+ * result, but takes at most about 195 operands. So: up to JOIN_WIDTH pieces in one expression; more
+ * (more than about 90 changed ranges) in two levels, where the longest (JOIN_WIDTH-1)/2 pieces go
+ * straight into the final expression and only the runs between them are joined first, so most
+ * bytes are hashed once by the join. Measurements: bench/notes.md (2026-12-01, Lua join).
+ */
+const JOIN_LUA = `
+${concatFunction("cat16", 16)}
+${concatFunction("catw", JOIN_WIDTH)}
+local function join(t)
+  local m = #t
+  if m <= 16 then return cat16(t) end
+  if m <= ${JOIN_WIDTH} then return catw(t) end
+  local lens = {}
+  for i = 1, m do lens[i] = #t[i] end
+  table.sort(lens)
+  local keep = ${Math.floor((JOIN_WIDTH - 1) / 2)}
+  local long = lens[m - keep + 1]
+  local f, run, kept = {}, {}, 0
+  for i = 1, m do
+    local s = t[i]
+    if #s >= long and kept < keep then
+      if #run > 0 then f[#f + 1] = join(run); run = {} end
+      f[#f + 1] = s
+      kept = kept + 1
+    else
+      run[#run + 1] = s
+      if #run == ${JOIN_WIDTH} then f[#f + 1] = catw(run); run = {} end
+    end
+  end
+  if #run > 0 then f[#f + 1] = join(run) end
+  return join(f)
+end
+`;
+
 /**
  * commit (compare-and-set).
  * KEYS[1] codespace key.
@@ -46,10 +98,10 @@ return {code, version, epoch}
  * pub/sub, the channel is in KEYS[1]'s slot, feed-channel.ts).
  * Mode "apply": ARGV[4] is `<resultBytes> <from> <to> <insertBytes> ...\n<inserts>`: the header
  * lists the combined changes of all n updates in UTF-8 byte offsets of the stored `code` (sorted,
- * non-overlapping), the inserts follow the newline back to back. The script applies them in ONE
- * pass (one HGET, one concat, one HSET, whatever n is), sparing the client from sending the whole
- * text; if a range does not fit or the result's length is not `resultBytes` it writes nothing and
- * returns {"resync"} (the caller then commits in mode "set").
+ * non-overlapping), the inserts follow the newline back to back. The script applies them in one
+ * HGET and one HSET, whatever n is (see JOIN_LUA for how the pieces are joined), sparing the client
+ * from sending the whole text; if a range does not fit or the result's length is not `resultBytes`
+ * it writes nothing and returns {"resync"} (the caller then commits in mode "set").
  * Returns one of
  *   {"ok", newVersion}
  *   {"epoch"}                        key missing (or without epoch)
@@ -64,7 +116,7 @@ return {code, version, epoch}
  * `touched_at`, `ttl`; times from Redis TIME, ms), EXPIREs max(ttl, retention) instead of ttl, and
  * returns {"ok", newVersion, due} with due = min(touched_at + debounce, dirty_since + max wait).
  */
-export const COMMIT_SCRIPT = `
+export const COMMIT_SCRIPT = `${JOIN_LUA}
 local key = KEYS[1]
 local epoch = redis.call('HGET', key, 'epoch')
 if not epoch then return {'epoch'} end
@@ -93,7 +145,7 @@ if stored == base then
       pos = to
     end
     parts[#parts + 1] = string.sub(old, pos + 1)
-    code = table.concat(parts)
+    code = join(parts)
     if #code ~= nums[1] then return {'resync'} end
   end
   redis.call('HSET', key, 'code', code, 'version', newv)
