@@ -444,6 +444,22 @@ describe("RedisStore on redis-server", () => {
     }
   });
 
+  test("batches of thousands of updates keep exactly the history window (the script writes and deletes it 1,000 fields at a time)", async () => {
+    const store = await RedisStore.connect({ url: redis.url, keyPrefix: PREFIX, historyLength: 3000 });
+    stores.push(store);
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    const batch = (from: number) => Array.from({ length: 2500 }, (_, i) => upd(`c${from + i}`, 0, 0, "x"));
+    const first = batch(0);
+    const second = batch(2500);
+    assert.deepEqual(await store.commit(cs, { epoch, baseVersion: 0, code: "x".repeat(2500), updates: first, ttlSeconds: 60 }), { status: "ok", version: 2500 });
+    assert.deepEqual(await store.commit(cs, { epoch, baseVersion: 2500, code: "x".repeat(5000), updates: second, ttlSeconds: 60 }), { status: "ok", version: 5000 });
+    const fields = (await redis.client().hkeys(PREFIX + cs)).filter((f) => f.startsWith("h:"));
+    assert.deepEqual(fields.map((f) => Number(f.slice(2))).sort((a, b) => a - b), Array.from({ length: 3000 }, (_, i) => 2001 + i));
+    assert.deepEqual(await store.history(cs, epoch, 2000), { status: "updates", version: 5000, updates: [...first.slice(2000), ...second] });
+    assert.equal((await store.history(cs, epoch, 1999)).status, "snapshot");
+  });
+
   test("a patch that does not fit the stored text falls back to writing the text", async () => {
     const store = await redisStore();
     const cs = randomUUID();

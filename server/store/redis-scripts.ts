@@ -132,8 +132,8 @@ if stored == base then
   if ARGV[3] == 'apply' then
     local p = ARGV[4]
     local nl = string.find(p, '\\n', 1, true)
-    local nums = {}
-    for d in string.gmatch(string.sub(p, 1, nl - 1), '%d+') do nums[#nums + 1] = tonumber(d) end
+    -- the header's numbers: cjson parses them in C, faster than gmatch + tonumber
+    local nums = cjson.decode('[' .. string.gsub(string.sub(p, 1, nl - 1), ' ', ',') .. ']')
     local old = redis.call('HGET', key, 'code') or ''
     local parts, pos, at = {}, 0, nl + 1
     for j = 2, #nums - 2, 3 do
@@ -149,13 +149,16 @@ if stored == base then
     if #code ~= nums[1] then return {'resync'} end
   end
   redis.call('HSET', key, 'code', code, 'version', newv)
-  for i = 1, n do
-    local v = base + i
-    if v >= keepFrom then redis.call('HSET', key, 'h:' .. v, ARGV[7 + i]) end
+  -- one HSET and one HDEL for the history (per 1,000 fields), not one call per update
+  local h = {}
+  for i = math.max(1, keepFrom - base), n do
+    h[#h + 1] = 'h:' .. (base + i)
+    h[#h + 1] = ARGV[7 + i]
   end
-  for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
-    redis.call('HDEL', key, 'h:' .. v)
-  end
+  for i = 1, #h, 2000 do redis.call('HSET', key, unpack(h, i, math.min(i + 1999, #h))) end
+  h = {}
+  for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do h[#h + 1] = 'h:' .. v end
+  for i = 1, #h, 1000 do redis.call('HDEL', key, unpack(h, i, math.min(i + 999, #h))) end
   local save, due = ARGV[11 + n], nil
   if save then
     local t = redis.call('TIME')
