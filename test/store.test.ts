@@ -409,12 +409,14 @@ describe("RedisStore on redis-server", () => {
     const store = await redisStore();
     let seed = 7;
     const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
-    for (const count of [1, 89, 90, 600, 3000]) {
+    for (const count of [0, 1, 89, 90, 600, 3000]) {
       const cs = randomUUID();
       const { epoch } = await store.open(cs, 60);
       const text = Buffer.from(Array.from({ length: 2000 }, (_, i) => `line ${i} é中😀 ${"abc".repeat(random(30))}\n`).join(""));
       await redis.client().hset(PREFIX + cs, "code", text);
-      const starts = [...new Set(Array.from({ length: count }, () => random(text.length)))]
+      // count 0: one insert at the start and one at the end (the stored text is kept whole around them)
+      const picked = count === 0 ? [0, text.length] : Array.from({ length: count }, () => random(text.length));
+      const starts = [...new Set(picked)]
         .filter((b) => (text[b] & 0xc0) !== 0x80) // on character boundaries
         .sort((a, b) => a - b);
       const changes: { from: number; to: number; insert: string; insertBytes: number }[] = [];
@@ -423,7 +425,7 @@ describe("RedisStore on redis-server", () => {
       for (const from of starts) {
         if (from < pos) continue;
         let to = from;
-        const kind = random(4);
+        const kind = count === 0 ? 0 : random(4);
         if (kind === 1 || kind === 2) while (to < text.length && text[to] !== 0x0a && to - from < 5) to++; // deletes up to the newline
         while (to < text.length && (text[to] & 0xc0) === 0x80) to++; // ends on a character boundary
         const insert = kind === 1 ? "" : changes.length === 40 ? "ü".repeat(40_000) : ["x", "é", "😀", "中文"][random(4)];

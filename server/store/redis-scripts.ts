@@ -135,16 +135,22 @@ if stored == base then
     -- the header's numbers: cjson parses them in C, faster than gmatch + tonumber
     local nums = cjson.decode('[' .. string.gsub(string.sub(p, 1, nl - 1), ' ', ',') .. ']')
     local old = redis.call('HGET', key, 'code') or ''
+    -- old[a..b] (1-based, inclusive); old itself when that is all of it (an insert at the start or
+    -- the end): every new string costs a hash of its bytes
+    local function slice(a, b)
+      if a == 1 and b >= #old then return old end
+      return string.sub(old, a, b)
+    end
     local parts, pos, at = {}, 0, nl + 1
     for j = 2, #nums - 2, 3 do
       local from, to, len = nums[j], nums[j + 1], nums[j + 2]
       if from < pos or to < from or to > #old then return {'resync'} end
-      parts[#parts + 1] = string.sub(old, pos + 1, from)
+      parts[#parts + 1] = slice(pos + 1, from)
       parts[#parts + 1] = string.sub(p, at, at + len - 1)
       at = at + len
       pos = to
     end
-    parts[#parts + 1] = string.sub(old, pos + 1)
+    parts[#parts + 1] = slice(pos + 1, #old)
     code = join(parts)
     if #code ~= nums[1] then return {'resync'} end
   end
