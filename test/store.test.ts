@@ -401,21 +401,23 @@ describe("RedisStore on redis-server", () => {
     assert.equal(await redis.client().hget(PREFIX + cs, "code"), "é😀 Jello thère\r\n");
   });
 
-  test("a patch of up to thousands of scattered changes is applied exactly (one concatenation, two levels, recursion)", async () => {
+  test("a patch of up to tens of thousands of scattered changes is applied exactly (one concatenation, two levels, three)", async () => {
     // The script joins up to 180 pieces in one Lua expression and more in levels (redis-scripts.ts
-    // JOIN_LUA); each count below takes another path: 1 range (3 pieces), 89 (179), 90 (181), 600,
-    // 3,000 (runs of more than 180 short pieces). Ranges are insertions, deletions, replacements,
-    // adjacent ones (empty text between them) and one long paste among them.
+    // JOIN_LUA); each count below takes another path: 1 range (3 pieces), 89 (179), 90 (181), 600
+    // and 3,000 (two levels), -1: an insert at every character (about 100,000 pieces: three levels).
+    // Ranges are insertions, deletions, replacements, adjacent ones (empty text between them) and
+    // one long paste among them.
     const store = await redisStore();
     let seed = 7;
     const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
-    for (const count of [0, 1, 89, 90, 600, 3000]) {
+    for (const count of [0, 1, 89, 90, 600, 3000, -1]) {
       const cs = randomUUID();
       const { epoch } = await store.open(cs, 60);
       const text = Buffer.from(Array.from({ length: 2000 }, (_, i) => `line ${i} é中😀 ${"abc".repeat(random(30))}\n`).join(""));
       await redis.client().hset(PREFIX + cs, "code", text);
       // count 0: one insert at the start and one at the end (the stored text is kept whole around them)
-      const picked = count === 0 ? [0, text.length] : Array.from({ length: count }, () => random(text.length));
+      const picked =
+        count === 0 ? [0, text.length] : count < 0 ? Array.from({ length: text.length }, (_, i) => i) : Array.from({ length: count }, () => random(text.length));
       const starts = [...new Set(picked)]
         .filter((b) => (text[b] & 0xc0) !== 0x80) // on character boundaries
         .sort((a, b) => a - b);
@@ -425,7 +427,7 @@ describe("RedisStore on redis-server", () => {
       for (const from of starts) {
         if (from < pos) continue;
         let to = from;
-        const kind = count === 0 ? 0 : random(4);
+        const kind = count <= 0 ? 0 : random(4);
         if (kind === 1 || kind === 2) while (to < text.length && text[to] !== 0x0a && to - from < 5) to++; // deletes up to the newline
         while (to < text.length && (text[to] & 0xc0) === 0x80) to++; // ends on a character boundary
         const insert = kind === 1 ? "" : changes.length === 40 ? "ü".repeat(40_000) : ["x", "é", "😀", "中文"][random(4)];

@@ -48,14 +48,13 @@ function concatFunction(name: string, n: number): string {
  * text between the changed ranges and the inserts), hashing as few bytes as it can.
  *
  * Why: Redis 7 hashes EVERY byte of every string Lua creates (redis/redis#9449; stock Lua 5.1
- * samples at most 32), about 1.2 ns a byte on the bench machine, and that hashing is most of what a
+ * samples at most 32), about 1.3 ns a byte on the bench machine, and that hashing is most of what a
  * commit on a large text costs. `table.concat` of many pieces goes through luaL_Buffer, which
- * flushes every 8 KB and re-concatenates its growing stack: a 1 MB result from 1,001 pieces hashes
- * several MB. One Lua expression `a..b..c..` is a single OP_CONCAT that creates (and hashes) only its
- * result, but takes at most about 195 operands. So: up to JOIN_WIDTH pieces in one expression; more
- * (more than about 90 changed ranges) in two levels, where the longest (JOIN_WIDTH-1)/2 pieces go
- * straight into the final expression and only the runs between them are joined first, so most
- * bytes are hashed once by the join. Measurements: bench/notes.md (2026-12-01, Lua join).
+ * flushes every 8 KB and re-concatenates its growing stack: a 1 MB result from 1,001 pieces hashed
+ * several MB. One Lua expression `a..b..c..` is a single OP_CONCAT that creates (and hashes) only
+ * its result, but Lua 5.1's parser takes at most about 195 operands. So: up to JOIN_WIDTH pieces
+ * (about 90 changed ranges) in one expression, each further JOIN_WIDTH-fold in one more level
+ * (every level hashes the text once more). Measurements: bench/notes.md (2026-12-01, 20:35).
  */
 const JOIN_LUA = `
 ${concatFunction("cat16", 16)}
@@ -64,24 +63,12 @@ local function join(t)
   local m = #t
   if m <= 16 then return cat16(t) end
   if m <= ${JOIN_WIDTH} then return catw(t) end
-  local lens = {}
-  for i = 1, m do lens[i] = #t[i] end
-  table.sort(lens)
-  local keep = ${Math.floor((JOIN_WIDTH - 1) / 2)}
-  local long = lens[m - keep + 1]
-  local f, run, kept = {}, {}, 0
+  local f, run = {}, {}
   for i = 1, m do
-    local s = t[i]
-    if #s >= long and kept < keep then
-      if #run > 0 then f[#f + 1] = join(run); run = {} end
-      f[#f + 1] = s
-      kept = kept + 1
-    else
-      run[#run + 1] = s
-      if #run == ${JOIN_WIDTH} then f[#f + 1] = catw(run); run = {} end
-    end
+    run[#run + 1] = t[i]
+    if #run == ${JOIN_WIDTH} then f[#f + 1] = catw(run); run = {} end
   end
-  if #run > 0 then f[#f + 1] = join(run) end
+  if #run > 0 then f[#f + 1] = catw(run) end
   return join(f)
 end
 `;
