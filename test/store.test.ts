@@ -404,7 +404,7 @@ describe("RedisStore on redis-server", () => {
   test("a patch of up to tens of thousands of scattered changes is applied exactly (one concatenation, two levels, three)", async () => {
     // The script joins up to 180 pieces in one Lua expression and more in levels (redis-scripts.ts
     // JOIN_LUA); each count below takes another path: 1 range (3 pieces), 89 (179), 90 (181), 600
-    // and 3,000 (two levels), -1: an insert at every character (about 100,000 pieces: three levels).
+    // and 3,000 (two levels), -1: an insert at every character (about 110,000 ranges: three levels).
     // Ranges are insertions, deletions, replacements, adjacent ones (empty text between them) and
     // one long paste among them.
     const store = await redisStore();
