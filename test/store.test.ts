@@ -275,6 +275,16 @@ function sharedSuite(name: string, withRaw: boolean, make: () => Promise<Harness
       assert.deepEqual(await h.store.open(kept, 60), { epoch: k.epoch, version: 1, code: "x" });
     });
 
+    test("a commit with a shorter TTL than the codespace has expires it at the shorter TTL", async () => {
+      const cs = randomUUID();
+      const { epoch } = await h.store.open(cs, 3600);
+      const expired = expiredOnce(h.store, cs);
+      const r = await h.store.commit(cs, { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 1 });
+      assert.equal(r.status, "ok");
+      await withTimeout(expired, 5000, "expiry at the shorter TTL");
+      assert.equal(await h.store.load(cs), null);
+    });
+
     test("unicode text round-trips exactly", async () => {
       const cs = randomUUID();
       const { epoch } = await h.store.open(cs, 60);
@@ -323,7 +333,7 @@ test("MemoryStore keeps the committer's Text: no string per commit, the same cod
     }
     assert.equal(built, 0, "the store built the string on commit");
     assert.deepEqual(await store.load(cs), { epoch, version: 20, code: doc.toString() });
-    assert.equal(store.saved(cs)?.code, doc.toString()); // what DATA_DIR writes
+    assert.equal((JSON.parse(store.savedJson(cs)!) as { code: string }).code, doc.toString()); // what DATA_DIR writes
     // a commit passing only a string still works (and replaces the kept Text)
     assert.equal((await store.commit(cs, { epoch, baseVersion: 20, code: "x", updates: [upd("a", 0, doc.length, "x")], ttlSeconds: 60 })).status, "ok");
     assert.equal((await store.load(cs))?.code, "x");

@@ -154,9 +154,13 @@ interface Writer {
   measureFrom: number;
   measureTo: number;
   phase: number;
+  /** Index of the server process (url) the writer is connected to. */
+  proc: number;
 }
 
 interface Receiver {
+  /** Index of the server process (url) the receiver is connected to. */
+  proc: number;
   /** Per writer (global index): last seq received, and which seqs arrived. */
   lastSeq: Map<number, number>;
   seen: Map<number, Uint8Array>;
@@ -176,7 +180,11 @@ function latencyOf(h: hdr.Histogram): Latency {
 }
 
 async function fanout(job: FanoutJob): Promise<FanoutResult> {
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const newHist = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const hist = newHist();
+  // the same deliveries split by path: receiver on the writer's process, or on another one
+  const histSame = newHist();
+  const histCross = newHist();
   const writers: Writer[] = [];
   let measuring = false;
   let deliveries = 0;
@@ -210,7 +218,9 @@ async function fanout(job: FanoutJob): Promise<FanoutResult> {
     if (seq < writer.measureFrom || seq >= writer.measureTo) return;
     deliveries++;
     lastDelivery = now;
-    hist.recordValue(Math.max(1, Math.round((now - writer.sentAt[seq]!) * 1000)));
+    const us = Math.max(1, Math.round((now - writer.sentAt[seq]!) * 1000));
+    hist.recordValue(us);
+    (r.proc === writer.proc ? histSame : histCross).recordValue(us);
   };
 
   // rooms: member j of room k connects to urls[j % urls.length]; members 0..W-1 write
@@ -219,10 +229,11 @@ async function fanout(job: FanoutJob): Promise<FanoutResult> {
   const conns = await pool(n, 100, async (i) => {
     const room = Math.floor(i / job.roomSize);
     const member = i % job.roomSize;
-    const r: Receiver = { lastSeq: new Map(), seen: new Map() };
+    const proc = member % job.urls.length;
+    const r: Receiver = { proc, lastSeq: new Map(), seen: new Map() };
     let writer: Writer | undefined;
     if (member < job.writersPerRoom) {
-      writer = { room, sentAt: [], measureFrom: Infinity, measureTo: Infinity, phase: Math.random() };
+      writer = { room, sentAt: [], measureFrom: Infinity, measureTo: Infinity, phase: Math.random(), proc };
       writers.push(writer);
     }
     const conn = await connect(job.proto, job.urls[member % job.urls.length]!, `${job.tokenPrefix}${room}`, {
@@ -291,6 +302,8 @@ async function fanout(job: FanoutJob): Promise<FanoutResult> {
     deliveriesPerSec: Math.round((deliveries / windowMs) * 1000),
     windowMs: Math.round(windowMs),
     latencyMs: latencyOf(hist),
+    latencySameProcessMs: latencyOf(histSame),
+    latencyCrossProcessMs: job.urls.length > 1 ? latencyOf(histCross) : undefined,
     acks,
     ackErrors,
     loadgenCpuSec,

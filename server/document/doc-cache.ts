@@ -6,7 +6,7 @@
 import { ChangeSet, Text } from "@codemirror/state";
 import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { changesToWire, LINE_SEPARATOR } from "../../protocol/wire.js";
+import { LINE_SEPARATOR } from "../../protocol/wire.js";
 import { applyChanges } from "./changes.js";
 import type { AcceptedUpdate } from "./update.js";
 
@@ -72,7 +72,8 @@ export class DocCache {
     for (const u of updates.slice(this.version - base)) {
       const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
       doc = applyChanges(doc, changes);
-      accepted.push({ clientID: u.clientID, changes, wire: changesToWire(changes) });
+      // committed updates are already in canonical wire form (the committer's Draft made it)
+      accepted.push({ clientID: u.clientID, changes, wire: u.changes as WireChange[] });
     }
     this.append(accepted, doc);
     return true;
@@ -92,7 +93,7 @@ export class DocCache {
       const u = updates[i]!;
       const lengthBefore = lengthAfter - delta(u.changes);
       const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
-      older[i] = { clientID: u.clientID, changes, wire: changesToWire(changes) };
+      older[i] = { clientID: u.clientID, changes, wire: u.changes as WireChange[] };
       lengthAfter = lengthBefore;
     }
     this.history.unshift(...older);

@@ -6,7 +6,7 @@
  */
 import type { Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
-import type { InsertValuePayload } from "../../protocol/events.js";
+import type { InsertValuePayload, WireChange } from "../../protocol/events.js";
 import { changesToWire } from "../../protocol/wire.js";
 import { applyChanges, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
 import type { DocCache } from "./doc-cache.js";
@@ -83,12 +83,15 @@ export class Draft {
 
     let doc = this.doc;
     const added: AcceptedUpdate[] = [];
-    for (const u of rebased) {
+    for (let i = 0; i < rebased.length; i++) {
+      const u = rebased[i]!;
       assertNoSurrogateSplit(doc, u.changes);
       // Keep the canonical structure, the one every client and every other process rebuilds from the
-      // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
+      // wire: ChangeSets with the same effect can map differently (an insertion at a tie). An update
+      // that was not rebased and arrived in canonical form already has it.
       const wire = changesToWire(u.changes);
-      const changes = toChangeSet(wire, doc.length);
+      const input = rebased === updates ? batch.updates[i]!.changes : undefined;
+      const changes = input && sameChanges(wire, input) ? u.changes : toChangeSet(wire, doc.length);
       doc = applyChanges(doc, changes);
       if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
       added.push({ clientID: u.clientID, changes, wire });
@@ -98,4 +101,14 @@ export class Draft {
     for (let i = 0; i < added.length; i++) this.senders.push(sender);
     return this.version;
   }
+}
+
+/** True when two wire change lists are equal, change by change. */
+function sameChanges(a: readonly WireChange[], b: readonly WireChange[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (x.from !== y.from || x.to !== y.to || x.insert !== y.insert) return false;
+  }
+  return true;
 }
