@@ -133,16 +133,11 @@ export class RedisStore implements CodeStore {
       commandTimeout: (options.commandTimeoutMs ?? 500) + (this.waitReplicas > 0 ? WAIT_TIMEOUT_MS : 0),
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      // Commands issued in the same event-loop turn (the commits of many codespaces, their save-index
-      // writes) go out in one write, and while one batch awaits its replies the next one gathers:
-      // fewer system calls on both sides under load (ioredis autoPipelining; order on the connection
-      // is kept, see commit() for the one explicit pipeline).
-      enableAutoPipelining: true,
     };
     const subOptions: RedisOptions = { ...common, maxRetriesPerRequest: null, autoResubscribe: true };
     if (this.clusterNodes) {
       const seeds = this.clusterNodes.map((n) => ({ host: n.host, port: n.port }));
-      this.cmd = new Cluster(seeds, clusterOptions(cmdOptions, { enableOfflineQueue: false, maxRedirections: 4, enableAutoPipelining: true })) as ScriptedRedis;
+      this.cmd = new Cluster(seeds, clusterOptions(cmdOptions, { enableOfflineQueue: false, maxRedirections: 4 })) as ScriptedRedis;
       this.sub = new Cluster(seeds, clusterOptions(subOptions, { shardedSubscribers: true }));
     } else {
       this.cmd = new Redis(options.url ?? "", cmdOptions) as ScriptedRedis;
@@ -336,11 +331,9 @@ export class RedisStore implements CodeStore {
       // The index entry is written before the commit (same connection: Redis runs it first), so a
       // process dying between the commit and the second write below never hides an unsaved commit.
       // Not awaited on one Redis: no extra round trip on the accept path. On a Redis Cluster the index
-      // and the key live on different nodes, where that ordering does not hold: awaited there. With
-      // WAIT the commit goes out in an explicit pipeline, which auto-pipelined commands do not wait
-      // for: awaited then too.
+      // and the key live on different nodes, where that ordering does not hold: awaited there.
       const indexed = this.cmd.status === "ready" ? this.cmd.zadd(this.saveIndex, "NX", Date.now() + req.save.maxWaitMs, codespace).catch(() => 0) : undefined;
-      if (this.masters || this.waitReplicas > 0) await indexed;
+      if (this.masters) await indexed;
     }
     let r = await run(req.patch ? "apply" : "set");
     if (r[0] === "resync") {
