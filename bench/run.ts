@@ -4,14 +4,15 @@
  * `npm run bench:profile` (room-of-10 load with `node --cpu-prof` on the server processes).
  *
  * Options: --smoke, --profile, --out <file.json>, --md <file.md> (default docs/benchmarks.md for the
- * full run, none otherwise), --targets a,b,c,d,e,f, --no-fanout, --no-idle, --no-trace, --no-docsize, --render (measure nothing:
+ * full run, none otherwise), --targets a,b,c,d,e,f, --loads 1,2 (fan-out loads by index, 0-based), --no-fanout, --no-idle,
+ * --no-trace, --no-docsize, --render (measure nothing:
  * rewrite docs/benchmarks.md from bench/results/latest.json and bench/notes.md).
  * Every server runs in its own child process; the load comes from another one (bench/load/loadgen.ts).
  */
 import { execFileSync, fork } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem, release } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
@@ -30,7 +31,7 @@ export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
 
 export interface TargetSpec {
-  id: "a" | "b" | "c" | "d" | "e" | "f";
+  id: "a" | "b" | "c" | "d" | "e" | "f" | "o";
   name: string;
   script: string;
   processes: number;
@@ -45,6 +46,10 @@ export const TARGETS: TargetSpec[] = [
   { id: "d", name: "(d) raw ws relay, pre-encoded frames, 1 process", script: "baselines/ws-relay.js", processes: 1, redis: false, proto: "ws" },
   { id: "e", name: "(e) Hocuspocus + Redis extension, 2 processes (Yjs)", script: "baselines/hocuspocus.js", processes: 2, redis: true, proto: "hocuspocus" },
   { id: "f", name: "(f) ShareDB, 1 process, in-memory DB + Redis pub/sub", script: "baselines/sharedb.js", processes: 1, redis: true, proto: "sharedb" },
+  // A/B: (b) built from another checkout, BENCH_OTHER_DIST=<that checkout>/dist (only with --targets o)
+  ...(process.env.BENCH_OTHER_DIST
+    ? [{ id: "o", name: `(o) (b) built at ${process.env.BENCH_OTHER_DIST}`, script: join(process.env.BENCH_OTHER_DIST, "bench", "targets", "codespace-server.js"), processes: 2, redis: true, proto: "sio" } as TargetSpec]
+    : []),
 ];
 
 export interface LoadShape {
@@ -216,7 +221,7 @@ async function startTarget(
   // (the relays have none). The per-keystroke writer stays under the default anyway.
   const env: Record<string, string> = { ...(spec.redis && redis ? { REDIS_URL: redis.url } : {}), RATE_LIMIT_EVENTS: "100000", ...extraEnv };
   const children: ServerChild[] = [];
-  for (let i = 0; i < spec.processes; i++) children.push(await startChild(join(DIST_BENCH, spec.script), env, nodeArgs));
+  for (let i = 0; i < spec.processes; i++) children.push(await startChild(isAbsolute(spec.script) ? spec.script : join(DIST_BENCH, spec.script), env, nodeArgs));
   return {
     spec,
     children,
@@ -231,7 +236,9 @@ async function startTarget(
 /** Forks the load generator with `job`; `onSample` answers its sample requests. */
 function runLoad(job: Job, onSample: () => Promise<void>): Promise<JobResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(join(DIST_BENCH, "load", "loadgen.js"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
+    // diagnostics: BENCH_LOADGEN_ARGS adds node flags to the load generator (e.g. "--cpu-prof")
+    const execArgv = (process.env.BENCH_LOADGEN_ARGS ?? "").split(" ").filter(Boolean);
+    const child = fork(join(DIST_BENCH, "load", "loadgen.js"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv });
     let done = false;
     child.on("message", (m: LoadMessage) => {
       if (m.type === "rpc") {
@@ -290,7 +297,9 @@ async function fanoutRun(t: RunningTarget, load: LoadShape, cfg: BenchConfig): P
   };
   log(
     `${t.spec.id} room ${load.roomSize} @${result.offeredEditsPerSec}/s, loop delay p99 ${row.eventLoopDelayMs.p99} max ${row.eventLoopDelayMs.max} ms: ${result.deliveriesPerSec} deliveries/s, cpu ${row.cpuSecPer1000} s/1000, ` +
-      `p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} p99.9 ${result.latencyMs.p999} ms, lost ${result.losses}, ooo ${result.outOfOrder}, ack errors ${JSON.stringify(result.ackErrors)}`,
+      `p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} p99.9 ${result.latencyMs.p999} ms` +
+      (result.latencyCrossProcessMs ? ` (same process p99 ${result.latencySameProcessMs?.p99}, other ${result.latencyCrossProcessMs.p99})` : "") +
+      `, lost ${result.losses}, ooo ${result.outOfOrder}, ack errors ${JSON.stringify(result.ackErrors)}`,
   );
   return row;
 }
@@ -526,7 +535,7 @@ async function main(): Promise<void> {
         let t: RunningTarget;
         if (!process.argv.includes("--no-fanout")) {
           t = await startTarget(spec, redis, redisPid);
-          for (const load of cfg.loads) await attempt(results, `${spec.id} fan-out, rooms of ${load.roomSize} @${load.rooms * load.writersPerRoom * load.ratePerWriter}/s`, async () => void results.fanout.push(await fanoutRun(t, load, cfg)));
+          for (const load of cfg.loads.filter((_, i) => !arg("--loads") || arg("--loads")!.split(",").includes(String(i)))) await attempt(results, `${spec.id} fan-out, rooms of ${load.roomSize} @${load.rooms * load.writersPerRoom * load.ratePerWriter}/s`, async () => void results.fanout.push(await fanoutRun(t, load, cfg)));
           await t.stop();
           await probe.flushall();
         }

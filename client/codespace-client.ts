@@ -52,7 +52,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
 
   private constructor(url: string, token: string, opts: ConnectOptions) {
     super();
-    const connection = new CodespaceConnection(url, token, opts);
+    const connection = new CodespaceConnection(url, token, { ...opts, batches: opts.batches ?? true });
     const engine = new SyncEngine(connection, {
       clientID: opts.clientID ?? randomClientID(),
       ...(opts.gapTimeoutMs !== undefined && { gapTimeoutMs: opts.gapTimeoutMs }),
@@ -71,6 +71,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
     });
     connection.on("disconnected", ({ reason }) => engine.disconnected(reason));
     connection.on("update", (u) => engine.received(u));
+    connection.on("updates", (us) => engine.receivedAll(us));
     connection.on("selection", (p) => this.emit("selection", p));
     connection.on("expired", (p) => {
       if (this.#closed) return;

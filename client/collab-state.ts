@@ -4,7 +4,7 @@
  */
 import { ChangeSet, EditorState, type Text } from "@codemirror/state";
 import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
-import { canonicalChanges, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
+import { canonicalChanges, composeAll, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
 
 /** A fresh state holding `doc` at synced `version`, with no unconfirmed updates. */
 export function createCollabState(doc: string | Text, version: number, clientID?: string): EditorState {
@@ -56,6 +56,23 @@ export function compactUnconfirmed(
   return { state: next, kept };
 }
 
+/**
+ * A run of remote updates received while nothing is unconfirmed, as `receiveUpdates` input with the
+ * same count (the collab version moves by one per update) and the same composed effect: n - 1 empty
+ * updates, then the whole run composed as a balanced tree (`composeAll`). `receiveUpdates` composes
+ * its input left to right, which for n updates re-copies the growing composition n times; here that
+ * is n - 1 compositions of empty sets and one of the composed run. With nothing unconfirmed there is
+ * nothing to map, so grouping cannot change the result, and the updates are not ours to confirm.
+ */
+function asOneRun(updates: readonly { changes: ChangeSet; clientID: string }[]): { changes: ChangeSet; clientID: string }[] {
+  if (updates.length < 2) return updates.slice();
+  const composed = composeAll(updates.map((u) => u.changes));
+  const empty = { changes: ChangeSet.empty(composed.length), clientID: NOT_OURS };
+  const run = new Array<{ changes: ChangeSet; clientID: string }>(updates.length - 1).fill(empty);
+  run.push({ changes: composed, clientID: NOT_OURS });
+  return run;
+}
+
 /** Stand-in clientID for an own update treated as remote (never a real client's id). */
 const NOT_OURS = "\u0000not-ours";
 
@@ -68,6 +85,9 @@ const NOT_OURS = "\u0000not-ours";
  * (compactUnconfirmed drops updates that became empty; the server accepted it, empty, before).
  * Pairing it with the next unconfirmed update would mark that one confirmed while the server has not
  * applied it, so it is received as a remote no-op.
+ * Once no unconfirmed update is left, the rest of the run is received in ONE `receiveUpdates` call
+ * (one transaction), composed as a balanced tree (`asOneRun`): with nothing to map, grouping cannot
+ * change the result.
  * @returns the new state and the changes applied to the document (null when none)
  */
 export function receiveServerUpdates(
@@ -76,7 +96,14 @@ export function receiveServerUpdates(
 ): { state: EditorState; changes: ChangeSet | null } {
   const me = getClientID(state);
   let changes: ChangeSet | null = null;
-  for (const u of updates) {
+  for (let i = 0; i < updates.length; i++) {
+    if (sendableUpdates(state).length === 0) {
+      const tr = receiveUpdates(state, asOneRun(i === 0 ? updates : updates.slice(i)));
+      state = tr.state;
+      if (tr.docChanged) changes = changes ? changes.compose(tr.changes) : tr.changes;
+      break;
+    }
+    const u = updates[i]!;
     let update = u;
     if (u.clientID === me && u.changes.empty) {
       const next = sendableUpdates(state)[0];

@@ -22,11 +22,13 @@ import { io, type Socket } from "socket.io-client";
 import { NAMESPACE } from "../protocol/constants.js";
 import type { WireError } from "../protocol/errors.js";
 import type {
+  BatchedServerToClientEvents,
   ClientToServerEvents,
   ConnectedPayload,
   CreateSelectionAck,
   CreateSelectionPayload,
   ExpiredPayload,
+  HandshakeAuth,
   InsertValueAck,
   InsertValueBroadcast,
   InsertValuePayload,
@@ -34,15 +36,19 @@ import type {
   PullAck,
   PullPayload,
   SelectionBroadcast,
-  ServerToClientEvents,
 } from "../protocol/events.js";
+import { isBatchBroadcast, unbatch } from "../protocol/wire.js";
 import { Backoff } from "./backoff.js";
 import { TypedEmitter } from "./emitter.js";
 import { CodespaceClientError } from "./errors.js";
 import type { ConnectionStatus, ConnectOptions } from "./types.js";
 
-/** The typed Socket.IO socket (exposed as `client.socket`). */
-export type CodespaceSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+/**
+ * The typed Socket.IO socket (exposed as `client.socket`). Typed with the batched event map:
+ * `insert_value` arrives as one batch per commit when the handshake asked for batches
+ * (`CodespaceClient`'s default).
+ */
+export type CodespaceSocket = Socket<BatchedServerToClientEvents, ClientToServerEvents>;
 
 /** Default of `ackTimeoutMs`: how long an acknowledgement may take before the request fails, ms. */
 export const DEFAULT_ACK_TIMEOUT_MS = 60_000;
@@ -52,8 +58,13 @@ export interface ConnectionEvents {
   connected: ConnectedPayload;
   /** The socket lost its connection (`reason`: Socket.IO's disconnect reason). */
   disconnected: { reason: string };
-  /** An accepted update (broadcast to everyone in the codespace, the submitter included). */
+  /**
+   * An accepted update (broadcast to everyone in the codespace, the submitter included), from a
+   * server that sends one `insert_value` per update (batches not asked for, or not supported).
+   */
   update: InsertValueBroadcast;
+  /** The accepted updates of one commit, in version order (one batched `insert_value`, unbatched). */
+  updates: InsertValueBroadcast[];
   /** Another socket's selection. */
   selection: SelectionBroadcast;
   /** The codespace expired or was deleted. */
@@ -65,7 +76,7 @@ export interface ConnectionEvents {
   status: { status: ConnectionStatus };
 }
 
-export type ConnectionOptions = Pick<ConnectOptions, "transports" | "socketOptions" | "ackTimeoutMs" | "name">;
+export type ConnectionOptions = Pick<ConnectOptions, "transports" | "socketOptions" | "ackTimeoutMs" | "name" | "batches">;
 
 export class CodespaceConnection extends TypedEmitter<ConnectionEvents> {
   readonly socket: CodespaceSocket;
@@ -76,15 +87,23 @@ export class CodespaceConnection extends TypedEmitter<ConnectionEvents> {
   #joined = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Opens `url + "/codespace"` (url: the server origin) with `auth: { token }`. */
+  /**
+   * Opens `url + "/codespace"` (url: the server origin) with `auth: { token }`, plus `name` when
+   * given and `batches: true` when `opts.batches` is true. Without batches (this layer's default,
+   * so that its users keep receiving `update` events) every accepted update is an `update` event;
+   * with them, a commit is one `updates` event (`CodespaceClient` asks for them by default).
+   */
   constructor(url: string, token: string, opts: ConnectionOptions = {}) {
     super();
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    const auth: HandshakeAuth = { token };
+    if (opts.batches) auth.batches = true;
+    if (opts.name) auth.name = opts.name;
     this.socket = io(url.replace(/\/+$/, "") + NAMESPACE, {
       transports: opts.transports ?? ["polling", "websocket"],
       forceNew: true,
       ...opts.socketOptions,
-      auth: opts.name ? { token, name: opts.name } : { token },
+      auth,
     });
     this.#listen();
   }
@@ -145,7 +164,11 @@ export class CodespaceConnection extends TypedEmitter<ConnectionEvents> {
       this.#setStatus("connected");
       this.emit("connected", p);
     });
-    s.on("insert_value", (u) => this.#status !== "closed" && this.emit("update", u));
+    s.on("insert_value", (p) => {
+      if (this.#status === "closed") return;
+      if (isBatchBroadcast(p)) this.emit("updates", unbatch(p));
+      else this.emit("update", p);
+    });
     s.on("create_selection", (p) => this.#status !== "closed" && this.emit("selection", p));
     s.on("expired", (p) => this.#status !== "closed" && this.emit("expired", p));
     s.on("operation_error", (p) => this.#status !== "closed" && this.emit("operation_error", p));

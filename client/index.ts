@@ -12,7 +12,7 @@ export type {
   ResetEvent,
   ResetReason,
 } from "./types.js";
-export { changesFromWire, changesToWire, updatesFromWire, LINE_SEPARATOR, TMP_TOKEN_PREFIX, NAMESPACE, DEFAULT_LIMITS, ErrorCodes, type ErrorCode, type WireError } from "../protocol/index.js";
+export { changesFromWire, changesToWire, updatesFromWire, isBatchBroadcast, unbatch, LINE_SEPARATOR, TMP_TOKEN_PREFIX, NAMESPACE, DEFAULT_LIMITS, ErrorCodes, type ErrorCode, type WireError } from "../protocol/index.js";
 export { UpdateBuffer, type Versioned } from "./update-buffer.js";
 export { PresenceTracker, type PresenceEvents, type PresenceUser } from "./presence.js";
 export type { Listener } from "./emitter.js";
@@ -25,5 +25,8 @@ export type {
   WireUpdate,
   VersionedUpdate,
   InsertValueBroadcast,
+  InsertValueBatchBroadcast,
+  BatchedUpdate,
+  HandshakeAuth,
   ConnectedPayload,
 } from "../protocol/events.js";

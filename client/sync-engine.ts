@@ -33,7 +33,7 @@ import type {
   WireChange,
   WireUpdate,
 } from "../protocol/events.js";
-import { changesToWire, LINE_SEPARATOR, updatesFromWire, wireProblem } from "../protocol/wire.js";
+import { changeSetsFromWire, changesToWire, LINE_SEPARATOR, wireProblem } from "../protocol/wire.js";
 import { Backoff } from "./backoff.js";
 import { compactUnconfirmed, createCollabState, receiveServerUpdates } from "./collab-state.js";
 import { TypedEmitter } from "./emitter.js";
@@ -214,9 +214,19 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
 
   /** An accepted update broadcast by the server (any order, duplicates allowed). */
   received(u: VersionedUpdate): void {
+    this.receivedAll([u]);
+  }
+
+  /**
+   * Accepted updates broadcast by the server, e.g. the updates of one batched `insert_value` (any
+   * order, duplicates allowed, as for `received`): buffered, then the run after the synced version
+   * is applied in one go (one `change` event).
+   */
+  receivedAll(updates: readonly VersionedUpdate[]): void {
     if (this.#phase.kind === "closed") return;
     // Before the first `connected` the synced version is unknown: keep everything, filter later.
-    this.#buffer.add(u, this.#phase.kind === "unloaded" ? -1 : this.version);
+    const synced = this.#phase.kind === "unloaded" ? -1 : this.version;
+    for (const u of updates) this.#buffer.add(u, synced);
     this.#drain();
   }
 
@@ -300,19 +310,25 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#afterSync();
   }
 
-  /** Applies consecutive server updates through `receiveUpdates`; false on a desync. */
+  /**
+   * Applies consecutive server updates through `receiveUpdates`; false on a desync. The document at
+   * the new synced version is the new state's when nothing was unconfirmed (then state and synced
+   * document are the same), else the synced document with the run applied.
+   */
   #applyRemote(run: VersionedUpdate[]): boolean {
-    let converted: ReturnType<typeof updatesFromWire>;
+    let converted: ReturnType<typeof changeSetsFromWire>;
+    let confirmed: Text | undefined;
+    const before = this.pending;
     try {
-      converted = updatesFromWire(run, this.#confirmed);
+      converted = changeSetsFromWire(run, this.#confirmed.length);
+      if (before > 0) confirmed = converted.updates.reduce((doc, u) => u.changes.apply(doc), this.#confirmed);
     } catch (err) {
       this.#desync(err);
       return false;
     }
-    const before = this.pending;
     const received = receiveServerUpdates(this.#state, converted.updates);
     this.#state = received.state;
-    this.#confirmed = converted.doc;
+    this.#confirmed = confirmed ?? received.state.doc;
     this.#sentPrefix = Math.max(0, this.#sentPrefix - (before - this.pending));
     if (received.changes) this.emit("change", { remote: true, changes: received.changes });
     return true;

@@ -33,6 +33,13 @@ export interface ConnectOptions {
    * characters. To change it later, set `client.socket.auth.name`: it is sent at the next handshake.
    */
   name?: string;
+  /**
+   * Ask for batched broadcasts (`auth.batches`): one `insert_value` per commit, applied in one go
+   * (one `change` event, one editor transaction) instead of one per update. Default true for
+   * `CodespaceClient` (false for a bare `CodespaceConnection`); a server without batches sends one
+   * per update, which the client handles the same way.
+   */
+  batches?: boolean;
   /** Extra Socket.IO options (merged last, except `auth`). */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }

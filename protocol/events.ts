@@ -91,10 +91,50 @@ export interface UserLeftPayload {
   id: string;
 }
 
-/** Broadcast once per accepted update to everyone in the codespace, the sender included. */
+/**
+ * The handshake's `auth` object (`io(url + NAMESPACE, { auth })`): `token` is required, the rest
+ * optional (docs/protocol.md, "Handshake").
+ */
+export interface HandshakeAuth {
+  /** Share token or `tmp-<id>` token. */
+  token: string;
+  /** Display name for presence: at most 40 characters, no control characters. */
+  name?: string;
+  /**
+   * `true`: receive `insert_value` broadcasts as batches, ONE per commit
+   * (`InsertValueBatchBroadcast`) instead of one per accepted update (`InsertValueBroadcast`).
+   * Absent or `false`: one per update, as before this option existed. Anything else is refused
+   * with `invalid_payload`. A server that predates it ignores it and sends one per update, so a
+   * client that asks must accept both shapes (`isBatchBroadcast`).
+   */
+  batches?: boolean;
+}
+
+/**
+ * Broadcast once per accepted update to everyone in the codespace, the sender included (to sockets
+ * that did not ask for batches, `HandshakeAuth.batches`).
+ */
 export interface InsertValueBroadcast extends VersionedUpdate {
   /** Socket id of the submitter. */
   sender: string;
+}
+
+/** One accepted update inside a batch broadcast: its version comes from its place in the batch. */
+export interface BatchedUpdate extends WireUpdate {
+  /** Socket id of the submitter. */
+  sender: string;
+}
+
+/**
+ * Broadcast once per commit to the sockets that asked for batches (`HandshakeAuth.batches`): every
+ * accepted update of the commit, in version order. `version` is the version after the LAST update,
+ * so `updates[i]` became version `version - updates.length + 1 + i` (`unbatch` in protocol/wire.ts):
+ * exactly the `InsertValueBroadcast`s a socket without batches receives for that commit, in the same
+ * order. `updates` is never empty.
+ */
+export interface InsertValueBatchBroadcast {
+  version: number;
+  updates: BatchedUpdate[];
 }
 
 export interface SelectionBroadcast {
@@ -120,6 +160,7 @@ export interface ClientToServerEvents {
 
 export interface ServerToClientEvents {
   connected: (payload: ConnectedPayload) => void;
+  /** One per accepted update (a socket that asked for batches gets `BatchedServerToClientEvents`). */
   insert_value: (payload: InsertValueBroadcast) => void;
   create_selection: (payload: SelectionBroadcast) => void;
   expired: (payload: ExpiredPayload) => void;
@@ -127,3 +168,12 @@ export interface ServerToClientEvents {
   user_joined: (payload: UserInfo) => void;
   user_left: (payload: UserLeftPayload) => void;
 }
+
+/**
+ * What a socket that asked for batches (`HandshakeAuth.batches`) receives: `insert_value` is one
+ * batch per commit, or, from a server that predates batches, one update (tell them apart with
+ * `isBatchBroadcast`). The server's own emit map (it sends both shapes).
+ */
+export type BatchedServerToClientEvents = Omit<ServerToClientEvents, "insert_value"> & {
+  insert_value: (payload: InsertValueBatchBroadcast | InsertValueBroadcast) => void;
+};

@@ -8,7 +8,7 @@
  * these same functions, so both sides build the same ChangeSet from the same wire changes.
  */
 import { ChangeSet, type Text } from "@codemirror/state";
-import type { WireChange } from "./events.js";
+import type { InsertValueBatchBroadcast, InsertValueBroadcast, WireChange } from "./events.js";
 
 /** Line separator of every Text and ChangeSet on the server and in the client. */
 export const LINE_SEPARATOR = "\n";
@@ -50,6 +50,42 @@ export function updatesFromWire<U extends { clientID: string; changes: readonly 
     out.push({ clientID: u.clientID, changes });
   }
   return { updates: out, doc };
+}
+
+/**
+ * Like `updatesFromWire`, but without building the text: each update's ChangeSet is checked against
+ * the LENGTH of the document before it (`length` for the first), which is all a ChangeSet needs.
+ * Returns the ChangeSets and the final length. For runs whose end document comes from elsewhere
+ * (a composed apply, a state that held no other changes).
+ * @throws RangeError when an update does not fit the length it applies to.
+ */
+export function changeSetsFromWire<U extends { clientID: string; changes: readonly WireChange[] }>(
+  updates: readonly U[],
+  length: number,
+): { updates: { clientID: string; changes: ChangeSet }[]; length: number } {
+  const out: { clientID: string; changes: ChangeSet }[] = [];
+  for (const u of updates) {
+    const changes = changesFromWire(u.changes, length);
+    length = changes.newLength;
+    out.push({ clientID: u.clientID, changes });
+  }
+  return { updates: out, length };
+}
+
+/**
+ * Composes consecutive change sets pairwise, as a balanced tree: O(n log n) in their changes and
+ * inserted text, where composing left to right re-copies the growing result n times (O(n²)).
+ * @throws RangeError for an empty list or sets that do not follow each other.
+ */
+export function composeAll(sets: readonly ChangeSet[]): ChangeSet {
+  let level = sets.slice();
+  if (level.length === 0) throw new RangeError("composeAll needs at least one change set");
+  while (level.length > 1) {
+    const next: ChangeSet[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? level[i]!.compose(level[i + 1]!) : level[i]!);
+    level = next;
+  }
+  return level[0]!;
 }
 
 function isHigh(code: number): boolean {
@@ -103,4 +139,18 @@ export function canonicalChanges(changes: ChangeSet): ChangeSet {
 /** True when `changes` already has the structure the server rebuilds from its wire form. */
 export function isCanonical(changes: ChangeSet): boolean {
   return JSON.stringify(canonicalChanges(changes).toJSON()) === JSON.stringify(changes.toJSON());
+}
+
+/** True when an `insert_value` broadcast is a batch (one commit), false for a single update. */
+export function isBatchBroadcast(p: InsertValueBroadcast | InsertValueBatchBroadcast): p is InsertValueBatchBroadcast {
+  return Array.isArray((p as Partial<InsertValueBatchBroadcast>).updates);
+}
+
+/**
+ * The single-update broadcasts a batch stands for, in version order: `updates[i]` gets version
+ * `batch.version - updates.length + 1 + i` (docs/protocol.md, "Batched broadcasts").
+ */
+export function unbatch(batch: InsertValueBatchBroadcast): InsertValueBroadcast[] {
+  const first = batch.version - batch.updates.length + 1;
+  return batch.updates.map((u, i) => ({ version: first + i, clientID: u.clientID, sender: u.sender, changes: u.changes }));
 }

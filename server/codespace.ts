@@ -13,7 +13,7 @@ import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespace
 import type { InsertValueBroadcast, InsertValuePayload, VersionedUpdate, WireUpdate } from "./protocol/events.js";
 import { DocCache } from "./document/doc-cache.js";
 import { Draft } from "./document/draft.js";
-import { composeAll, utf8Patch } from "./document/utf8-patch.js";
+import { utf8Patch } from "./document/utf8-patch.js";
 
 export interface CodespaceOptions {
   /** Updates kept for rebasing (the store keeps as many). */
@@ -219,7 +219,7 @@ export class Codespace {
           baseVersion: base,
           code: () => draft.doc.toString(),
           doc: () => draft.doc,
-          patch: () => utf8Patch(cache.doc, composeAll(draft.updates.map((u) => u.changes))),
+          patch: () => utf8Patch(cache.doc, draft.composed()),
           updates,
           senders: draft.senders,
           ttlSeconds: this.options.ttlSeconds,

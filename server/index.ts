@@ -21,6 +21,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { connectionCapMiddleware } from "./connection-cap.js";
 import { createMetrics, type AuthOutcome, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
+import { batchOptionMiddleware } from "./batch-option.js";
 import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace/index.js";
 import { PresenceHeartbeat } from "./presence-heartbeat.js";
 import { NAMESPACE } from "./protocol/events.js";
@@ -131,6 +132,7 @@ export async function createServer(config: Config, options: CreateServerOptions 
     unhandledMessage: "this server checks no share tokens: set API_BASE_URL or SHARE_TOKEN_SECRET (only tmp- tokens work without them)",
   }));
   nsp.use(displayNameMiddleware());
+  nsp.use(batchOptionMiddleware());
   nsp.use(connectionCapMiddleware(nsp, { limit: config.maxConnectionsPerCodespace, logger, metrics }));
   persistence.attach(nsp);
   attachHookEvents(nsp, hooks, failures, config.hookTimeoutMs);

@@ -101,7 +101,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     }),
     broadcastDeliveries: new Counter({
       name: "codespace_broadcast_deliveries_total",
-      help: "Server events (broadcasts) written to this process's sockets, by event",
+      help: "Server events (broadcasts) written to this process's sockets, by event: one per packet, so a batched insert_value (one whole commit, auth.batches) counts once",
       labelNames: ["event"] as const,
       registers,
     }),

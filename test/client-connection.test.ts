@@ -58,6 +58,23 @@ test("connected payload, status changes, insert_value and pull acks, broadcasts 
   assert.equal(refused.ok, false);
 });
 
+test("with batches: true, a multi-update commit is one updates event, unbatched in version order", { timeout: 30_000 }, async () => {
+  const token = `tmp-${randomUUID()}`;
+  const a = connection(token, { batches: true });
+  assert.equal((a.socket.auth as { batches?: boolean }).batches, true);
+  const p: ConnectedPayload = await next(a, "connected");
+  let singles = 0;
+  a.on("update", () => singles++);
+  const batch = next(a, "updates");
+  const updates = [
+    { clientID: "c1", changes: [{ from: 0, to: 0, insert: "hi" }] },
+    { clientID: "c1", changes: [{ from: 2, to: 2, insert: "!" }] },
+  ];
+  assert.deepEqual(await a.insertValue({ epoch: p.epoch, version: p.version, updates }), { ok: true, version: 2 });
+  assert.deepStrictEqual(await batch, updates.map((u, i) => ({ version: i + 1, clientID: "c1", sender: p.id, changes: u.changes })));
+  assert.equal(singles, 0);
+});
+
 test("a refused handshake is a fatal error with the server's code and closes the connection", { timeout: 30_000 }, async () => {
   const c = connection(`tmp-${"x".repeat(65)}`);
   const { error, fatal } = await next(c, "error");

@@ -197,3 +197,50 @@ test("close() rejects waits and refuses local changes", { timeout: 10_000 }, asy
   assert.equal(e.phase.kind, "closed");
   assert.throws(() => e.applyLocal([{ from: 0, to: 0, insert: "x" }]), /closed/);
 });
+
+test("a batch (receivedAll) is applied in one go: one change event, confirms own updates, maps unconfirmed ones", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  e.connected(connected(0, "ab"));
+  const changes: (string | undefined)[] = [];
+  e.on("change", (c) => c.remote && changes.push(c.changes && String(c.changes.length)));
+  e.applyLocal([{ from: 2, to: 2, insert: "!" }]);
+  const batch = await t.next(t.inserts);
+  batch.answer({ ok: true, version: 3 });
+  await flushMicrotasks();
+  e.applyLocal([{ from: 0, to: 0, insert: "L" }]); // unconfirmed while the batch arrives
+  // one commit: another client's update, then mine (rebased over it), versions 1..3
+  e.receivedAll([
+    { version: 1, clientID: "other", changes: [{ from: 1, to: 1, insert: "x" }] },
+    { version: 2, clientID: "me", changes: [{ from: 3, to: 3, insert: "!" }] },
+    { version: 3, clientID: "other", changes: [{ from: 0, to: 1, insert: "A" }] },
+  ]);
+  assert.equal(e.version, 3);
+  assert.equal(changes.length, 1, "one change event for the whole batch");
+  assert.equal(e.pending, 1, "my first update is confirmed, the later one is still pending");
+  assert.equal(e.state.doc.toString(), "LAxb!");
+  const next = await t.next(t.inserts);
+  assert.deepEqual(next.payload, { epoch: EPOCH, version: 3, updates: [{ clientID: "me", changes: [{ from: 0, to: 0, insert: "L" }] }] });
+  assert.deepEqual(errors, []);
+});
+
+test("batches keep the per-update gap and duplicate handling: a duplicate run is dropped, a batch after a gap waits, then is pulled", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  e.connected(connected(0, ""));
+  let remoteChanges = 0;
+  e.on("change", (c) => c.remote && remoteChanges++);
+  const u = (version: number, insert: string): VersionedUpdate => ({ version, clientID: "other", changes: [{ from: 0, to: 0, insert }] });
+  e.receivedAll([u(1, "a"), u(2, "b")]);
+  assert.equal(e.state.doc.toString(), "ba");
+  e.receivedAll([u(1, "a"), u(2, "b")]); // the same commit again (e.g. a resubscribed feed)
+  assert.equal(e.version, 2);
+  assert.equal(e.state.doc.toString(), "ba");
+  assert.equal(remoteChanges, 1, "a duplicate batch changes nothing");
+  e.receivedAll([u(5, "e"), u(6, "f")]); // 3..4 missing
+  assert.equal(e.version, 2, "a batch after a gap is buffered");
+  const pull = await t.next(t.pulls);
+  assert.deepEqual(pull.payload, { epoch: EPOCH, version: 2 });
+  pull.answer({ ok: true, version: 6, updates: [u(3, "c"), u(4, "d"), u(5, "e"), u(6, "f")] });
+  await e.waitForVersion(6);
+  assert.equal(e.state.doc.toString(), "fedcba");
+  assert.deepEqual(errors, []);
+});

@@ -57,3 +57,36 @@ test("a batch too far behind to rebase within maxRebaseWork is refused with inva
   assert.equal((await store.load("tmp-work"))!.version, 11);
   await store.close();
 });
+
+test("surrogate pairs are protected whether they come from the snapshot, an earlier commit, the same batch or another process's commit (the composed fast path is only for documents without them)", async () => {
+  const store = new MemoryStore({ historyLength: 100 });
+  const cs = new Codespace("tmp-sur", store, { historyLength: 100, maxDocLength: 10_000, ttlSeconds: 60, onCommitted: () => {} });
+  const { epoch } = await cs.open();
+  const up = (insert: string, from: number, to = from) => ({ clientID: "a", changes: [{ from, to, insert }] });
+  const splits = (e: CodespaceError) => e.code === "invalid_payload" && /surrogate pair/.test(e.message);
+  // ASCII so far: the fast path; a batch inserting "😀" then splitting it is refused whole
+  assert.equal(await cs.submit({ epoch, version: 0, updates: [up("abc", 0), up("def", 3)] }, "s"), 2);
+  await assert.rejects(cs.submit({ epoch, version: 2, updates: [up("😀", 1), up("x", 2)] }, "s"), splits);
+  assert.equal((await store.load("tmp-sur"))!.code, "abcdef", "nothing of the refused batch applied");
+  // an earlier commit brought one: a later batch of plain text cannot split it
+  assert.equal(await cs.submit({ epoch, version: 2, updates: [up("😀", 1)] }, "s"), 3);
+  await assert.rejects(cs.submit({ epoch, version: 3, updates: [up("y", 0), up("z", 3)] }, "s"), splits);
+  assert.equal(await cs.submit({ epoch, version: 3, updates: [up("y", 0), up("z", 4)] }, "s"), 5);
+  assert.equal((await store.load("tmp-sur"))!.code, "ya😀zbcdef");
+  await store.close();
+
+  // a snapshot that holds one (a fresh cache in another codespace object, as another process)
+  const store2 = new MemoryStore({ historyLength: 100 });
+  const writer = new Codespace("tmp-sur2", store2, { historyLength: 100, maxDocLength: 10_000, ttlSeconds: 60, onCommitted: () => {} });
+  const e2 = (await writer.open()).epoch;
+  assert.equal(await writer.submit({ epoch: e2, version: 0, updates: [up("a😀b", 0)] }, "s"), 1);
+  const other = new Codespace("tmp-sur2", store2, { historyLength: 100, maxDocLength: 10_000, ttlSeconds: 60, onCommitted: () => {} });
+  await other.open();
+  await assert.rejects(other.submit({ epoch: e2, version: 1, updates: [up("q", 2)] }, "s"), splits);
+  // a commit of the other one, received by the writer's cache through the feed (catchUp)
+  assert.equal(await other.submit({ epoch: e2, version: 1, updates: [up("😀", 0)] }, "s"), 2);
+  await writer.idle();
+  await assert.rejects(writer.submit({ epoch: e2, version: 2, updates: [up("q", 1)] }, "s"), splits);
+  assert.equal((await store2.load("tmp-sur2"))!.code, "😀a😀b");
+  await store2.close();
+});

@@ -275,6 +275,16 @@ function sharedSuite(name: string, withRaw: boolean, make: () => Promise<Harness
       assert.deepEqual(await h.store.open(kept, 60), { epoch: k.epoch, version: 1, code: "x" });
     });
 
+    test("a commit with a shorter TTL than the codespace has expires it at the shorter TTL", async () => {
+      const cs = randomUUID();
+      const { epoch } = await h.store.open(cs, 3600);
+      const expired = expiredOnce(h.store, cs);
+      const r = await h.store.commit(cs, { epoch, baseVersion: 0, code: "x", updates: [upd("a", 0, 0, "x")], ttlSeconds: 1 });
+      assert.equal(r.status, "ok");
+      await withTimeout(expired, 5000, "expiry at the shorter TTL");
+      assert.equal(await h.store.load(cs), null);
+    });
+
     test("unicode text round-trips exactly", async () => {
       const cs = randomUUID();
       const { epoch } = await h.store.open(cs, 60);
@@ -323,7 +333,7 @@ test("MemoryStore keeps the committer's Text: no string per commit, the same cod
     }
     assert.equal(built, 0, "the store built the string on commit");
     assert.deepEqual(await store.load(cs), { epoch, version: 20, code: doc.toString() });
-    assert.equal(store.saved(cs)?.code, doc.toString()); // what DATA_DIR writes
+    assert.equal((JSON.parse(store.savedJson(cs)!) as { code: string }).code, doc.toString()); // what DATA_DIR writes
     // a commit passing only a string still works (and replaces the kept Text)
     assert.equal((await store.commit(cs, { epoch, baseVersion: 20, code: "x", updates: [upd("a", 0, doc.length, "x")], ttlSeconds: 60 })).status, "ok");
     assert.equal((await store.load(cs))?.code, "x");
@@ -399,6 +409,69 @@ describe("RedisStore on redis-server", () => {
     const r = await store.commit(cs, { epoch, baseVersion: 0, code: noText, patch, updates: [u], ttlSeconds: 60 });
     assert.deepEqual(r, { status: "ok", version: 1 });
     assert.equal(await redis.client().hget(PREFIX + cs, "code"), "é😀 Jello thère\r\n");
+  });
+
+  test("a patch of up to tens of thousands of scattered changes is applied exactly (one concatenation, two levels, three)", async () => {
+    // The script joins up to 180 pieces in one Lua expression and more in levels (redis-scripts.ts
+    // JOIN_LUA); each count below takes another path: 1 range (3 pieces), 89 (179), 90 (181), 600
+    // and 3,000 (two levels), -1: an insert at every character (about 110,000 ranges: three levels).
+    // Ranges are insertions, deletions, replacements, adjacent ones (empty text between them) and
+    // one long paste among them.
+    const store = await redisStore();
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    for (const count of [0, 1, 89, 90, 600, 3000, -1]) {
+      const cs = randomUUID();
+      const { epoch } = await store.open(cs, 60);
+      const text = Buffer.from(Array.from({ length: 2000 }, (_, i) => `line ${i} é中😀 ${"abc".repeat(random(30))}\n`).join(""));
+      await redis.client().hset(PREFIX + cs, "code", text);
+      // count 0: one insert at the start and one at the end (the stored text is kept whole around them)
+      const picked =
+        count === 0 ? [0, text.length] : count < 0 ? Array.from({ length: text.length }, (_, i) => i) : Array.from({ length: count }, () => random(text.length));
+      const starts = [...new Set(picked)]
+        .filter((b) => (text[b] & 0xc0) !== 0x80) // on character boundaries
+        .sort((a, b) => a - b);
+      const changes: { from: number; to: number; insert: string; insertBytes: number }[] = [];
+      const out: Buffer[] = [];
+      let pos = 0;
+      for (const from of starts) {
+        if (from < pos) continue;
+        let to = from;
+        const kind = count <= 0 ? 0 : random(4);
+        if (kind === 1 || kind === 2) while (to < text.length && text[to] !== 0x0a && to - from < 5) to++; // deletes up to the newline
+        while (to < text.length && (text[to] & 0xc0) === 0x80) to++; // ends on a character boundary
+        const insert = kind === 1 ? "" : changes.length === 40 ? "ü".repeat(40_000) : ["x", "é", "😀", "中文"][random(4)];
+        changes.push({ from, to, insert, insertBytes: Buffer.byteLength(insert) });
+        out.push(text.subarray(pos, from), Buffer.from(insert));
+        pos = to;
+      }
+      out.push(text.subarray(pos));
+      const expected = Buffer.concat(out).toString();
+      const patch = () => ({ bytes: Buffer.byteLength(expected), changes });
+      const noText = () => {
+        throw new Error("the text must not be needed");
+      };
+      const u = { clientID: "a", changes: [{ from: 0, to: 0, insert: "" }] };
+      const r = await store.commit(cs, { epoch, baseVersion: 0, code: noText, patch, updates: [u], ttlSeconds: 60 });
+      assert.deepEqual(r, { status: "ok", version: 1 }, `${changes.length} changes`);
+      assert.equal(await redis.client().hget(PREFIX + cs, "code"), expected, `${changes.length} changes`);
+    }
+  });
+
+  test("batches of thousands of updates keep exactly the history window (the script writes and deletes it 1,000 fields at a time)", async () => {
+    const store = await RedisStore.connect({ url: redis.url, keyPrefix: PREFIX, historyLength: 3000 });
+    stores.push(store);
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 60);
+    const batch = (from: number) => Array.from({ length: 2500 }, (_, i) => upd(`c${from + i}`, 0, 0, "x"));
+    const first = batch(0);
+    const second = batch(2500);
+    assert.deepEqual(await store.commit(cs, { epoch, baseVersion: 0, code: "x".repeat(2500), updates: first, ttlSeconds: 60 }), { status: "ok", version: 2500 });
+    assert.deepEqual(await store.commit(cs, { epoch, baseVersion: 2500, code: "x".repeat(5000), updates: second, ttlSeconds: 60 }), { status: "ok", version: 5000 });
+    const fields = (await redis.client().hkeys(PREFIX + cs)).filter((f) => f.startsWith("h:"));
+    assert.deepEqual(fields.map((f) => Number(f.slice(2))).sort((a, b) => a - b), Array.from({ length: 3000 }, (_, i) => 2001 + i));
+    assert.deepEqual(await store.history(cs, epoch, 2000), { status: "updates", version: 5000, updates: [...first.slice(2000), ...second] });
+    assert.equal((await store.history(cs, epoch, 1999)).status, "snapshot");
   });
 
   test("a patch that does not fit the stored text falls back to writing the text", async () => {

@@ -98,6 +98,10 @@ export interface FanoutResult {
   windowMs: number;
   /** Delivery delay of measured edits, milliseconds (HDR histogram, microsecond resolution). */
   latencyMs: Latency;
+  /** The deliveries to receivers on the writer's own server process. */
+  latencySameProcessMs?: Latency;
+  /** The deliveries to receivers on another server process (two-process targets only). */
+  latencyCrossProcessMs?: Latency;
   acks: number;
   ackErrors: Record<string, number>;
   loadgenCpuSec: number;

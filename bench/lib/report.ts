@@ -132,6 +132,20 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
       );
     }
     L.push("");
+    const split = r.fanout.filter((x) => sameLoad(x.load, load) && x.result.latencyCrossProcessMs);
+    if (split.length > 0) {
+      L.push(
+        "Two-process targets, the same deliveries by path: to a receiver on the writer's own process, and to one on the other process.",
+        "",
+        "| target | same process p50 / p99 / p99.9 ms | other process p50 / p99 / p99.9 ms |",
+        "| --- | --- | --- |",
+      );
+      for (const f of split) {
+        const a = f.result.latencySameProcessMs, b = f.result.latencyCrossProcessMs;
+        L.push(`| ${f.targetName} | ${fmt(a?.p50)} / ${fmt(a?.p99)} / ${fmt(a?.p999)} | ${fmt(b?.p50)} / ${fmt(b?.p99)} / ${fmt(b?.p999)} |`);
+      }
+      L.push("");
+    }
   }
 
   // ---- idle

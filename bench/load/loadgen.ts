@@ -7,6 +7,9 @@
  * of one socket are independent collab clients and may be in flight together: the offered load is
  * open-loop), based on the newest version the writer has seen, inserting `${seq} ` at 0. The send
  * time is kept by (writer, seq); each receiver records the delay when the broadcast arrives.
+ * Fan-out sockets do not ask for batched broadcasts (`auth.batches`): every edit is its own update,
+ * so each `insert_value` packet is exactly one delivery of one update, as for the relay and peers.
+ * The trace replay's readers are CodespaceClients, which ask for batches (one packet per commit).
  */
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
@@ -154,9 +157,13 @@ interface Writer {
   measureFrom: number;
   measureTo: number;
   phase: number;
+  /** Index of the server process (url) the writer is connected to. */
+  proc: number;
 }
 
 interface Receiver {
+  /** Index of the server process (url) the receiver is connected to. */
+  proc: number;
   /** Per writer (global index): last seq received, and which seqs arrived. */
   lastSeq: Map<number, number>;
   seen: Map<number, Uint8Array>;
@@ -176,7 +183,11 @@ function latencyOf(h: hdr.Histogram): Latency {
 }
 
 async function fanout(job: FanoutJob): Promise<FanoutResult> {
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const newHist = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const hist = newHist();
+  // the same deliveries split by path: receiver on the writer's process, or on another one
+  const histSame = newHist();
+  const histCross = newHist();
   const writers: Writer[] = [];
   let measuring = false;
   let deliveries = 0;
@@ -210,7 +221,9 @@ async function fanout(job: FanoutJob): Promise<FanoutResult> {
     if (seq < writer.measureFrom || seq >= writer.measureTo) return;
     deliveries++;
     lastDelivery = now;
-    hist.recordValue(Math.max(1, Math.round((now - writer.sentAt[seq]!) * 1000)));
+    const us = Math.max(1, Math.round((now - writer.sentAt[seq]!) * 1000));
+    hist.recordValue(us);
+    (r.proc === writer.proc ? histSame : histCross).recordValue(us);
   };
 
   // rooms: member j of room k connects to urls[j % urls.length]; members 0..W-1 write
@@ -219,10 +232,11 @@ async function fanout(job: FanoutJob): Promise<FanoutResult> {
   const conns = await pool(n, 100, async (i) => {
     const room = Math.floor(i / job.roomSize);
     const member = i % job.roomSize;
-    const r: Receiver = { lastSeq: new Map(), seen: new Map() };
+    const proc = member % job.urls.length;
+    const r: Receiver = { proc, lastSeq: new Map(), seen: new Map() };
     let writer: Writer | undefined;
     if (member < job.writersPerRoom) {
-      writer = { room, sentAt: [], measureFrom: Infinity, measureTo: Infinity, phase: Math.random() };
+      writer = { room, sentAt: [], measureFrom: Infinity, measureTo: Infinity, phase: Math.random(), proc };
       writers.push(writer);
     }
     const conn = await connect(job.proto, job.urls[member % job.urls.length]!, `${job.tokenPrefix}${room}`, {
@@ -291,6 +305,8 @@ async function fanout(job: FanoutJob): Promise<FanoutResult> {
     deliveriesPerSec: Math.round((deliveries / windowMs) * 1000),
     windowMs: Math.round(windowMs),
     latencyMs: latencyOf(hist),
+    latencySameProcessMs: latencyOf(histSame),
+    latencyCrossProcessMs: job.urls.length > 1 ? latencyOf(histCross) : undefined,
     acks,
     ackErrors,
     loadgenCpuSec,
@@ -370,6 +386,9 @@ async function trace(job: TraceJob): Promise<TraceResult> {
         if (patches.length === 1 && !raw) {
           const [pos, del, ins] = patches[0]!;
           client!.applyLocal([{ from: pos, to: pos + del, insert: ins }]);
+        } else if (patches.length === 1) {
+          const [pos, del, ins] = patches[0]!;
+          applyTxn(ChangeSet.of({ from: pos, to: pos + del, insert: ins }, docLength()));
         } else {
           let cs = ChangeSet.empty(docLength());
           for (const [pos, del, ins] of patches) cs = cs.compose(ChangeSet.of({ from: pos, to: pos + del, insert: ins }, cs.newLength));

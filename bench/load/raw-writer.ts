@@ -4,6 +4,8 @@
  * `maxBatch` unconfirmed updates per `insert_value` (one batch in flight, acked, the next one taken
  * from the queue), as a client sends keystrokes when it does not compose them. It is the only writer
  * of its codespace in the benchmark, so its batches never need rebasing.
+ * It asks for batched broadcasts (`auth.batches`): it reads none of them, and one packet per commit
+ * is what a batching client costs the server.
  */
 import { performance } from "node:perf_hooks";
 import { io, type Socket } from "socket.io-client";
@@ -49,7 +51,7 @@ export class RawWriter {
    */
   static connect(url: string, token: string, maxBatch: number, minIntervalMs = 12): Promise<RawWriter> {
     return new Promise((resolve, reject) => {
-      const socket = io(url + "/codespace", { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token } });
+      const socket = io(url + "/codespace", { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token, batches: true } });
       const timer = setTimeout(() => (socket.close(), reject(new Error(`no 'connected' from ${url}`))), CONNECT_TIMEOUT_MS);
       socket.on("connect_error", (err) => (clearTimeout(timer), reject(err)));
       socket.once("connected", (p: { epoch: string; version: number; code: string }) => {

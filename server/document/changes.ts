@@ -28,7 +28,7 @@ export function toChangeSet(changes: readonly WireChange[], length: number): Cha
  */
 export function assertNoSurrogateSplit(doc: Text, changes: ChangeSet): void {
   changes.iterChangedRanges((fromA, toA) => {
-    if (splitsSurrogatePair(doc, fromA) || splitsSurrogatePair(doc, toA)) {
+    if (splitsSurrogatePair(doc, fromA) || (toA !== fromA && splitsSurrogatePair(doc, toA))) {
       throw new InvalidPayloadError(`change [${fromA}, ${toA}) splits a surrogate pair`);
     }
   });
@@ -55,4 +55,16 @@ export function applyChanges(doc: Text, changes: ChangeSet): Text {
   });
   parts.push(text.slice(pos));
   return Text.of(parts.join("").split(LINE_SEPARATOR));
+}
+
+/**
+ * The document after consecutive updates, applied as their composition `composed` in one go (see
+ * composeAll). When no update has more than ONE_PASS_THRESHOLD changes, `composed.apply(doc)`:
+ * each composed change comes from at most that many per update, so this copies no more than applying
+ * them one by one. Otherwise `applyChanges` (one pass over the text, as that update alone would cost).
+ * `changeCounts`: each update's number of changes.
+ */
+export function applyComposed(doc: Text, composed: ChangeSet, changeCounts: Iterable<number>): Text {
+  for (const n of changeCounts) if (n > ONE_PASS_THRESHOLD) return applyChanges(doc, composed);
+  return composed.apply(doc);
 }

@@ -6,8 +6,8 @@
 import { ChangeSet, Text } from "@codemirror/state";
 import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
-import { changesToWire, LINE_SEPARATOR } from "../../protocol/wire.js";
-import { applyChanges } from "./changes.js";
+import { composeAll, LINE_SEPARATOR } from "../../protocol/wire.js";
+import { applyComposed } from "./changes.js";
 import type { AcceptedUpdate } from "./update.js";
 
 /** Builds a Text from a string without folding "\r" (lines split on "\n" only). */
@@ -22,17 +22,33 @@ function delta(changes: readonly WireChange[]): number {
   return d;
 }
 
+/** Any UTF-16 surrogate code unit (half of a character outside the BMP, e.g. an emoji). */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** True when some change of `updates` inserts a surrogate code unit. */
+export function insertsSurrogates(updates: readonly { wire: readonly WireChange[] }[]): boolean {
+  for (const u of updates) for (const c of u.wire) if (SURROGATE.test(c.insert)) return true;
+  return false;
+}
+
 export class DocCache {
   epoch: string;
   version: number;
   doc: Text;
   /** The accepted updates that produced versions `version - history.length + 1 .. version`, oldest first. */
   history: AcceptedUpdate[] = [];
+  /**
+   * False only when `doc` surely holds no surrogate code unit (so no position can split a pair):
+   * checked on the snapshot, set for good once an update inserts one. Lets the draft skip the
+   * per-update surrogate checks (draft.ts).
+   */
+  mayHaveSurrogates: boolean;
 
   constructor(snapshot: Snapshot, private readonly historyLength: number) {
     this.epoch = snapshot.epoch;
     this.version = snapshot.version;
     this.doc = textOf(snapshot.code);
+    this.mayHaveSurrogates = SURROGATE.test(snapshot.code);
   }
 
   /** Oldest version whose successors are all in `history`. */
@@ -52,6 +68,7 @@ export class DocCache {
 
   /** Appends accepted updates whose result is `doc` (the text after the last of them). */
   append(updates: readonly AcceptedUpdate[], doc: Text): void {
+    if (!this.mayHaveSurrogates && insertsSurrogates(updates)) this.mayHaveSurrogates = true;
     this.history.push(...updates);
     this.version += updates.length;
     this.doc = doc;
@@ -67,14 +84,16 @@ export class DocCache {
    */
   catchUp(base: number, updates: readonly WireUpdate[]): boolean {
     if (base > this.version) return false;
-    let doc = this.doc;
+    let length = this.doc.length;
     const accepted: AcceptedUpdate[] = [];
     for (const u of updates.slice(this.version - base)) {
-      const changes = ChangeSet.of(u.changes, doc.length, LINE_SEPARATOR);
-      doc = applyChanges(doc, changes);
-      accepted.push({ clientID: u.clientID, changes, wire: changesToWire(changes) });
+      const changes = ChangeSet.of(u.changes, length, LINE_SEPARATOR);
+      length = changes.newLength;
+      // committed updates are already in canonical wire form (the committer's Draft made it)
+      accepted.push({ clientID: u.clientID, changes, wire: u.changes as WireChange[] });
     }
-    this.append(accepted, doc);
+    // one apply of the composed run instead of one per update (composeAll: O(n log n))
+    if (accepted.length > 0) this.append(accepted, applyComposed(this.doc, composeAll(accepted.map((a) => a.changes)), accepted.map((a) => a.wire.length)));
     return true;
   }
 
@@ -92,7 +111,7 @@ export class DocCache {
       const u = updates[i]!;
       const lengthBefore = lengthAfter - delta(u.changes);
       const changes = ChangeSet.of(u.changes, lengthBefore, LINE_SEPARATOR);
-      older[i] = { clientID: u.clientID, changes, wire: changesToWire(changes) };
+      older[i] = { clientID: u.clientID, changes, wire: u.changes as WireChange[] };
       lengthAfter = lengthBefore;
     }
     this.history.unshift(...older);

@@ -4,14 +4,17 @@
  * a batch that fails leaves the draft as it was. The draft is committed to the store in one
  * compare-and-set, or thrown away.
  */
-import type { Text } from "@codemirror/state";
+import { ChangeSet, type Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
-import type { InsertValuePayload } from "../../protocol/events.js";
-import { changesToWire } from "../../protocol/wire.js";
-import { applyChanges, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
-import type { DocCache } from "./doc-cache.js";
+import type { InsertValuePayload, WireChange } from "../../protocol/events.js";
+import { changesToWire, composeAll } from "../../protocol/wire.js";
+import { applyChanges, applyComposed, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
+import { insertsSurrogates, type DocCache } from "./doc-cache.js";
 import { rebaseBatch } from "./rebase.js";
 import type { AcceptedUpdate, Update } from "./update.js";
+
+/** Any UTF-16 surrogate code unit. */
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 export class Draft {
   doc: Text;
@@ -20,6 +23,11 @@ export class Draft {
   /** Socket id of each drafted update's submitter (parallel to `updates`). */
   readonly senders: string[] = [];
 
+  /** False only when `doc` surely holds no surrogate code unit (DocCache.mayHaveSurrogates). */
+  private mayHaveSurrogates: boolean;
+  /** Consecutive ChangeSets that compose to the drafted updates (a batch's composition, or its updates). */
+  private readonly parts: ChangeSet[] = [];
+
   constructor(
     private readonly cache: DocCache,
     private readonly maxDocLength: number,
@@ -27,6 +35,7 @@ export class Draft {
     private readonly maxRebaseWork: number = Infinity,
   ) {
     this.doc = cache.doc;
+    this.mayHaveSurrogates = cache.mayHaveSurrogates;
   }
 
   get version(): number {
@@ -81,21 +90,54 @@ export class Draft {
     });
     const rebased = this.rebase(batch.version, updates, batch.updates.reduce((n, u) => n + u.changes.length, 0));
 
+    // Surrogate checks need the document before each update; without any surrogate in the document
+    // or the batch's inserts no position can split a pair, and the batch is applied composed, once.
+    const checkEach = this.mayHaveSurrogates || batch.updates.some((u) => u.changes.some((c) => SURROGATE.test(c.insert)));
     let doc = this.doc;
+    let docLength = doc.length;
     const added: AcceptedUpdate[] = [];
-    for (const u of rebased) {
-      assertNoSurrogateSplit(doc, u.changes);
+    for (let i = 0; i < rebased.length; i++) {
+      const u = rebased[i]!;
+      if (checkEach) assertNoSurrogateSplit(doc, u.changes);
       // Keep the canonical structure, the one every client and every other process rebuilds from the
-      // wire: ChangeSets with the same effect can map differently (an insertion at a tie).
+      // wire: ChangeSets with the same effect can map differently (an insertion at a tie). An update
+      // that was not rebased and arrived in canonical form already has it.
       const wire = changesToWire(u.changes);
-      const changes = toChangeSet(wire, doc.length);
-      doc = applyChanges(doc, changes);
-      if (doc.length > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
+      const input = rebased === updates ? batch.updates[i]!.changes : undefined;
+      const changes = input && sameChanges(wire, input) ? u.changes : toChangeSet(wire, docLength);
+      if (checkEach) doc = applyChanges(doc, changes);
+      docLength = changes.newLength;
+      if (docLength > this.maxDocLength) throw new DocTooLargeError(this.maxDocLength);
       added.push({ clientID: u.clientID, changes, wire });
     }
-    this.doc = doc;
+    if (added.length === 0) return this.version;
+    if (checkEach) {
+      this.doc = doc;
+      if (insertsSurrogates(added)) this.mayHaveSurrogates = true;
+      for (const a of added) this.parts.push(a.changes);
+    } else {
+      const composed = composeAll(added.map((a) => a.changes));
+      this.doc = applyComposed(this.doc, composed, added.map((a) => a.wire.length));
+      this.parts.push(composed);
+    }
     this.updates.push(...added);
     for (let i = 0; i < added.length; i++) this.senders.push(sender);
     return this.version;
   }
+
+  /** The drafted updates composed (from the cache's document to `doc`): what the commit patches. */
+  composed(): ChangeSet {
+    if (this.parts.length > 1) this.parts.splice(0, this.parts.length, composeAll(this.parts));
+    return this.parts[0] ?? ChangeSet.empty(this.cache.doc.length);
+  }
+}
+
+/** True when two wire change lists are equal, change by change. */
+function sameChanges(a: readonly WireChange[], b: readonly WireChange[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (x.from !== y.from || x.to !== y.to || x.insert !== y.insert) return false;
+  }
+  return true;
 }

@@ -51,17 +51,8 @@ export function utf8Offset(text: Text, pos: number): number {
   }
 }
 
-/** Composes consecutive change sets pairwise (O(n log n) in their changes, not O(n²)). */
-export function composeAll(sets: readonly ChangeSet[]): ChangeSet {
-  let level = sets.slice();
-  if (level.length === 0) throw new RangeError("composeAll needs at least one change set");
-  while (level.length > 1) {
-    const next: ChangeSet[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? level[i]!.compose(level[i + 1]!) : level[i]!);
-    level = next;
-  }
-  return level[0]!;
-}
+/** Composes consecutive change sets pairwise (protocol/wire.ts; re-exported for the server's modules). */
+export { composeAll } from "../../protocol/wire.js";
 
 /**
  * The patch that turns `base` into `base` with `changes` applied (changes.length === base.length),

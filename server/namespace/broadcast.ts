@@ -3,17 +3,36 @@
  * (committed updates, expiry), and the count of broadcast deliveries.
  */
 import type { Metrics } from "../metrics.js";
-import type { InsertValueBroadcast, ServerToClientEvents } from "../protocol/events.js";
-import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+import type { InsertValueBatchBroadcast, InsertValueBroadcast, ServerToClientEvents } from "../protocol/events.js";
+import { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 
 /**
  * Sends committed updates to this process's sockets of the codespace. Local only: every process
  * receives every commit from the store's commit feed, in commit order, and sends it to its own.
+ *
+ * Sockets that asked for batches (`auth.batches`, also in `batchRoomOf`) get ONE `insert_value`
+ * per commit (`InsertValueBatchBroadcast`); the others one per update, exactly as before batches
+ * existed. Each is a room broadcast, so Socket.IO encodes it once for all the sockets it reaches.
  */
 export function broadcaster(nsp: CodespaceNamespace) {
   return (codespace: string, updates: InsertValueBroadcast[]): void => {
-    const room = nsp.local.to(roomOf(codespace));
-    for (const u of updates) room.emit("insert_value", u);
+    if (updates.length === 0) return;
+    const room = roomOf(codespace);
+    const batchRoom = batchRoomOf(codespace);
+    const rooms = nsp.adapter.rooms;
+    const batched = rooms.get(batchRoom)?.size ?? 0;
+    const all = rooms.get(room)?.size ?? 0; // every socket of the batch room is in the codespace's room
+    if (batched > 0) {
+      const batch: InsertValueBatchBroadcast = {
+        version: updates[updates.length - 1]!.version,
+        updates: updates.map((u) => ({ clientID: u.clientID, sender: u.sender, changes: u.changes })),
+      };
+      nsp.local.to(batchRoom).emit("insert_value", batch);
+    }
+    if (all > batched) {
+      const single = batched > 0 ? nsp.local.to(room).except(batchRoom) : nsp.local.to(room);
+      for (const u of updates) single.emit("insert_value", u);
+    }
   };
 }
 
@@ -25,7 +44,10 @@ export function expireLocally(nsp: CodespaceNamespace, codespace: string): void 
   local.disconnectSockets(false);
 }
 
-/** Server events counted as broadcast deliveries (`codespace_broadcast_deliveries_total{event}`). */
+/**
+ * Server events counted as broadcast deliveries (`codespace_broadcast_deliveries_total{event}`): one
+ * per packet written to a socket, so a batched `insert_value` (a whole commit) counts once.
+ */
 const BROADCAST_EVENTS: ReadonlySet<string> = new Set<keyof ServerToClientEvents>(["insert_value", "create_selection", "user_joined", "user_left", "expired"]);
 
 /**

@@ -16,14 +16,15 @@ import type { Snapshot } from "../store/code-store.js";
 import { admit } from "../connection-cap.js";
 import { Presence } from "../presence.js";
 import type { ConnectedPayload } from "../protocol/events.js";
+import { wantsBatches } from "../batch-option.js";
 import { countDeliveries } from "./broadcast.js";
 import { clientEvents, type EventDeps } from "./events.js";
 import { eventAttacher, type EventContext } from "./pipeline.js";
-import { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+import { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 import { answerUnknownEvents } from "./unknown-event.js";
 
 export { broadcaster, expireLocally } from "./broadcast.js";
-export { roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
+export { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 
 export interface NamespaceDeps extends EventDeps {
   registry: CodespaceRegistry;
@@ -63,18 +64,18 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
   const { registry, config, logger, metrics } = deps;
   const presence = new Presence(nsp, logger, deps.crossProcess ?? false);
   const events = clientEvents(deps);
-  // One room string per codespace, not one per socket (the adapter keeps each socket's rooms).
-  const rooms = new WeakMap<Codespace, string>();
-  const roomOfCodespace = (codespace: Codespace): string => {
-    let room = rooms.get(codespace);
-    if (room === undefined) rooms.set(codespace, (room = roomOf(codespace.id)));
-    return room;
+  // One pair of room strings per codespace, not one per socket (the adapter keeps each socket's rooms).
+  const rooms = new WeakMap<Codespace, { room: string; batches: string }>();
+  const roomsOf = (codespace: Codespace): { room: string; batches: string } => {
+    let r = rooms.get(codespace);
+    if (r === undefined) rooms.set(codespace, (r = { room: roomOf(codespace.id), batches: batchRoomOf(codespace.id) }));
+    return r;
   };
   // An event's context is looked up when it arrives: the socket holds its codespace's reference
   // from `acquire` below until its `disconnect`, and Socket.IO dispatches no event after that.
   const attach = eventAttacher((socket): EventContext => {
     const codespace = registry.held(socket.data.codespace)!;
-    return { socket, codespace, room: roomOfCodespace(codespace) };
+    return { socket, codespace, room: roomsOf(codespace).room };
   });
 
   function onDisconnect(this: CodespaceSocket, reason: string): void {
@@ -92,8 +93,8 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     if (!admit(nsp, socket, { limit: config.maxConnectionsPerCodespace, logger, metrics })) return;
     if (metrics) countDeliveries(socket, metrics);
     const codespace = registry.acquire(id);
-    const room = roomOfCodespace(codespace);
-    socket.join(room);
+    const { room, batches } = roomsOf(codespace);
+    socket.join(wantsBatches(socket) ? [room, batches] : room);
     presence.joined(socket, room);
     deps.membership?.joined(socket.id, room);
     logger.info({ ...ids, mode, transport: socket.conn.transport.name }, "socket connected");

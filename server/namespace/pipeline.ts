@@ -3,7 +3,7 @@
  *
  *   guards (shutdown, rate limit, edit mode; in order) -> validate -> handle -> observers
  *
- * and `attachEvent` runs it for one socket: the ack gets `{ ok: true, ...result }` or
+ * and `eventAttacher` runs it for each socket: the ack gets `{ ok: true, ...result }` or
  * `{ ok: false, error }` (`operation_error` `{ event, error }` when the client sent no callback);
  * whatever a stage throws becomes a CodespaceError (errors.ts) and nothing after it runs.
  * Observers see every outcome (logs, metrics) and never change it.

@@ -4,7 +4,7 @@
  */
 import type { Namespace, Socket } from "socket.io";
 import type { SocketAuth } from "../hooks.js";
-import type { ClientToServerEvents, ServerToClientEvents, UserInfo } from "../protocol/events.js";
+import type { BatchedServerToClientEvents, ClientToServerEvents, UserInfo } from "../protocol/events.js";
 
 /** Events between server processes (Socket.IO server-side emits through the adapter). */
 export interface ServerSideEvents {
@@ -12,10 +12,20 @@ export interface ServerSideEvents {
   presence_list(room: string, ack: (users: UserInfo[]) => void): void;
 }
 
-export type CodespaceSocket = Socket<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketAuth>;
-export type CodespaceNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, ServerSideEvents, SocketAuth>;
+/** Typed with the batched event map: the server sends `insert_value` in both shapes (broadcast.ts). */
+export type CodespaceSocket = Socket<ClientToServerEvents, BatchedServerToClientEvents, ServerSideEvents, SocketAuth>;
+export type CodespaceNamespace = Namespace<ClientToServerEvents, BatchedServerToClientEvents, ServerSideEvents, SocketAuth>;
 
 /** Room of a codespace inside the namespace. */
 export function roomOf(codespace: string): string {
   return `codespace:${codespace}`;
+}
+
+/**
+ * Sub-room of a codespace's sockets that asked for batched broadcasts (`auth.batches`: one
+ * `insert_value` per commit). Its sockets are also in `roomOf(codespace)`, where selections,
+ * presence and `expired` go.
+ */
+export function batchRoomOf(codespace: string): string {
+  return `batches:${codespace}`; // a prefix, not a suffix: no codespace's roomOf can equal it
 }

@@ -48,7 +48,10 @@ export interface CommitRequest {
    * `code` when the stored text does not have the expected length).
    */
   patch?: () => Utf8Patch;
-  /** Updates in order; update i becomes version `baseVersion + i + 1`. */
+  /**
+   * Updates in order; update i becomes version `baseVersion + i + 1`. The store may keep these
+   * objects (the in-memory store does, as its history): never change them after the commit.
+   */
   updates: readonly WireUpdate[];
   /** Socket id of each update's submitter, for the commit feed (default ""). */
   senders?: readonly string[];

@@ -138,12 +138,12 @@ export class DataDir {
     return out;
   }
 
-  /** Writes one codespace atomically (temporary file + rename). */
-  async write(rec: SavedCodespace): Promise<void> {
-    const file = this.fileOf(rec.codespace);
+  /** Writes one codespace atomically (temporary file + rename); `json` is its `SavedCodespace` JSON. */
+  async write(codespace: string, json: string): Promise<void> {
+    const file = this.fileOf(codespace);
     const tmp = `${file}${TMP_MARK}${process.pid}-${++this.seq}`;
     try {
-      await writeFile(tmp, JSON.stringify(rec));
+      await writeFile(tmp, json);
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => {});

@@ -37,6 +37,8 @@ interface StoredCodespace {
   history: WireUpdate[];
   expiresAt: number;
   timer?: NodeJS.Timeout;
+  /** When `timer` fires (Date.now() ms). */
+  timerDue?: number;
   /** Save state (see SaveState and store/save-scripts.ts): times in ms. */
   dirtySince?: number;
   touchedAt?: number;
@@ -71,18 +73,19 @@ export class MemoryStore implements CodeStore {
   }
 
   /**
-   * The whole stored state of a codespace (copies), with its expiry time, or undefined when it does
-   * not exist (for PersistentMemoryStore).
+   * The whole stored state of a codespace as `SavedCodespace` JSON, with its expiry time, or
+   * undefined when it does not exist (for PersistentMemoryStore). Serialized at once from the live
+   * entry: no copy of the history is made.
    */
-  saved(codespace: string): SavedCodespace | undefined {
+  savedJson(codespace: string): string | undefined {
     const e = this.entries.get(codespace);
     if (!e) return undefined;
-    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: codeOfEntry(e), history: e.history.map(copyUpdate), expiresAt: e.expiresAt };
+    const rec: SavedCodespace = { codespace, epoch: e.epoch, version: e.version, code: codeOfEntry(e), history: e.history, expiresAt: e.expiresAt };
     // durable-save bookkeeping (not the lease: a restarted process holds none)
     if (e.dirtySince !== undefined || e.savedVersion !== undefined) {
       rec.save = { dirtySince: e.dirtySince, touchedAt: e.touchedAt, ttlSeconds: e.ttlSeconds, savedVersion: e.savedVersion, attempts: e.attempts };
     }
-    return rec;
+    return JSON.stringify(rec);
   }
 
   /**
@@ -158,7 +161,8 @@ export class MemoryStore implements CodeStore {
       entry.doc = undefined;
     }
     entry.version += req.updates.length;
-    entry.history.push(...req.updates.map(copyUpdate));
+    // kept as they are: a committed update is never changed afterwards (CommitRequest.updates)
+    entry.history.push(...req.updates);
     if (entry.history.length > this.historyLength) {
       entry.history.splice(0, entry.history.length - this.historyLength);
     }
@@ -175,7 +179,7 @@ export class MemoryStore implements CodeStore {
     this.watchers.get(codespace)?.({
       epoch: entry.epoch,
       baseVersion: req.baseVersion,
-      updates: req.updates.map((u, i) => ({ ...copyUpdate(u), sender: req.senders?.[i] ?? "" })),
+      updates: req.updates.map((u, i) => ({ clientID: u.clientID, changes: u.changes, sender: req.senders?.[i] ?? "" })),
     });
     return { status: "ok", version: entry.version };
   }
@@ -296,20 +300,28 @@ export class MemoryStore implements CodeStore {
   }
 
   private arm(codespace: string, entry: StoredCodespace, ttlSeconds: number): void {
-    clearTimeout(entry.timer);
     entry.expiresAt = Date.now() + ttlSeconds * 1000;
-    const tick = (): void => {
-      const left = entry.expiresAt - Date.now();
-      if (left > 0) {
-        entry.timer = setTimeout(tick, Math.min(left, MAX_TIMER_MS)).unref();
-        return;
-      }
-      if (this.entries.get(codespace) !== entry) return;
-      this.entries.delete(codespace);
-      this.onChange(codespace);
-      this.fire(codespace);
-    };
-    tick();
+    // A pending timer due no later than the new expiry stays: when it fires it re-arms for what is
+    // left (no timer per commit).
+    if (entry.timer && entry.timerDue! <= entry.expiresAt) return;
+    clearTimeout(entry.timer);
+    this.expireOrRearm(codespace, entry);
+  }
+
+  /** Expires the entry if its time has come, else sets its timer for the time left. */
+  private expireOrRearm(codespace: string, entry: StoredCodespace): void {
+    const left = entry.expiresAt - Date.now();
+    if (left > 0) {
+      const delay = Math.min(left, MAX_TIMER_MS);
+      entry.timerDue = Date.now() + delay;
+      entry.timer = setTimeout(() => this.expireOrRearm(codespace, entry), delay).unref();
+      return;
+    }
+    entry.timer = undefined;
+    if (this.entries.get(codespace) !== entry) return;
+    this.entries.delete(codespace);
+    this.onChange(codespace);
+    this.fire(codespace);
   }
 
   private fire(codespace: string): void {

@@ -86,9 +86,9 @@ export class PersistentMemoryStore extends MemoryStore {
     this.dirty.clear();
     let failed = 0;
     for (const id of ids) {
-      const rec = this.saved(id);
+      const json = this.savedJson(id);
       try {
-        if (rec) await this.dir.write(rec);
+        if (json !== undefined) await this.dir.write(id, json);
         else await this.dir.remove(id);
       } catch (err) {
         failed++;

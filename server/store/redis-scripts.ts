@@ -34,6 +34,45 @@ local version = tonumber(redis.call('HGET', key, 'version') or '0')
 return {code, version, epoch}
 `;
 
+/** Operands of the widest concatenation in JOIN_LUA (Lua 5.1's parser allows about 195 in one expression). */
+const JOIN_WIDTH = 180;
+
+/** `local function name(t) return (t[1] or '')..(t[2] or '')..…..(t[n] or '') end`: one Lua concatenation of n operands. */
+function concatFunction(name: string, n: number): string {
+  const operands = Array.from({ length: n }, (_, i) => `(t[${i + 1}] or '')`);
+  return `local function ${name}(t) return ${operands.join("..")} end`;
+}
+
+/**
+ * Lua `join(t)`: the concatenation of the strings t[1..#t] (the commit script's pieces: the stored
+ * text between the changed ranges and the inserts), hashing as few bytes as it can.
+ *
+ * Why: Redis 7 hashes EVERY byte of every string Lua creates (redis/redis#9449; stock Lua 5.1
+ * samples at most 32), about 1.3 ns a byte on the bench machine, and that hashing is most of what a
+ * commit on a large text costs. `table.concat` of many pieces goes through luaL_Buffer, which
+ * flushes every 8 KB and re-concatenates its growing stack: a 1 MB result from 1,001 pieces hashed
+ * several MB. One Lua expression `a..b..c..` is a single OP_CONCAT that creates (and hashes) only
+ * its result, but Lua 5.1's parser takes at most about 195 operands. So: up to JOIN_WIDTH pieces
+ * (about 90 changed ranges) in one expression, each further JOIN_WIDTH-fold in one more level
+ * (every level hashes the text once more). Measurements: bench/notes.md (2026-12-01, 20:35).
+ */
+const JOIN_LUA = `
+${concatFunction("cat16", 16)}
+${concatFunction("catw", JOIN_WIDTH)}
+local function join(t)
+  local m = #t
+  if m <= 16 then return cat16(t) end
+  if m <= ${JOIN_WIDTH} then return catw(t) end
+  local f, run = {}, {}
+  for i = 1, m do
+    run[#run + 1] = t[i]
+    if #run == ${JOIN_WIDTH} then f[#f + 1] = catw(run); run = {} end
+  end
+  if #run > 0 then f[#f + 1] = catw(run) end
+  return join(f)
+end
+`;
+
 /**
  * commit (compare-and-set).
  * KEYS[1] codespace key.
@@ -46,10 +85,10 @@ return {code, version, epoch}
  * pub/sub, the channel is in KEYS[1]'s slot, feed-channel.ts).
  * Mode "apply": ARGV[4] is `<resultBytes> <from> <to> <insertBytes> ...\n<inserts>`: the header
  * lists the combined changes of all n updates in UTF-8 byte offsets of the stored `code` (sorted,
- * non-overlapping), the inserts follow the newline back to back. The script applies them in ONE
- * pass (one HGET, one concat, one HSET, whatever n is), sparing the client from sending the whole
- * text; if a range does not fit or the result's length is not `resultBytes` it writes nothing and
- * returns {"resync"} (the caller then commits in mode "set").
+ * non-overlapping), the inserts follow the newline back to back. The script applies them in one
+ * HGET and one HSET, whatever n is (see JOIN_LUA for how the pieces are joined), sparing the client
+ * from sending the whole text; if a range does not fit or the result's length is not `resultBytes`
+ * it writes nothing and returns {"resync"} (the caller then commits in mode "set").
  * Returns one of
  *   {"ok", newVersion}
  *   {"epoch"}                        key missing (or without epoch)
@@ -64,7 +103,7 @@ return {code, version, epoch}
  * `touched_at`, `ttl`; times from Redis TIME, ms), EXPIREs max(ttl, retention) instead of ttl, and
  * returns {"ok", newVersion, due} with due = min(touched_at + debounce, dirty_since + max wait).
  */
-export const COMMIT_SCRIPT = `
+export const COMMIT_SCRIPT = `${JOIN_LUA}
 local key = KEYS[1]
 local epoch = redis.call('HGET', key, 'epoch')
 if not epoch then return {'epoch'} end
@@ -80,30 +119,39 @@ if stored == base then
   if ARGV[3] == 'apply' then
     local p = ARGV[4]
     local nl = string.find(p, '\\n', 1, true)
-    local nums = {}
-    for d in string.gmatch(string.sub(p, 1, nl - 1), '%d+') do nums[#nums + 1] = tonumber(d) end
+    -- the header's numbers: cjson parses them in C, faster than gmatch + tonumber
+    local nums = cjson.decode('[' .. string.gsub(string.sub(p, 1, nl - 1), ' ', ',') .. ']')
     local old = redis.call('HGET', key, 'code') or ''
+    -- old[a..b] (1-based, inclusive); old itself when that is all of it (an insert at the start or
+    -- the end): every new string costs a hash of its bytes
+    local function slice(a, b)
+      if a == 1 and b >= #old then return old end
+      return string.sub(old, a, b)
+    end
     local parts, pos, at = {}, 0, nl + 1
     for j = 2, #nums - 2, 3 do
       local from, to, len = nums[j], nums[j + 1], nums[j + 2]
       if from < pos or to < from or to > #old then return {'resync'} end
-      parts[#parts + 1] = string.sub(old, pos + 1, from)
+      parts[#parts + 1] = slice(pos + 1, from)
       parts[#parts + 1] = string.sub(p, at, at + len - 1)
       at = at + len
       pos = to
     end
-    parts[#parts + 1] = string.sub(old, pos + 1)
-    code = table.concat(parts)
+    parts[#parts + 1] = slice(pos + 1, #old)
+    code = join(parts)
     if #code ~= nums[1] then return {'resync'} end
   end
   redis.call('HSET', key, 'code', code, 'version', newv)
-  for i = 1, n do
-    local v = base + i
-    if v >= keepFrom then redis.call('HSET', key, 'h:' .. v, ARGV[7 + i]) end
+  -- one HSET and one HDEL for the history (per 1,000 fields), not one call per update
+  local h = {}
+  for i = math.max(1, keepFrom - base), n do
+    h[#h + 1] = 'h:' .. (base + i)
+    h[#h + 1] = ARGV[7 + i]
   end
-  for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do
-    redis.call('HDEL', key, 'h:' .. v)
-  end
+  for i = 1, #h, 2000 do redis.call('HSET', key, unpack(h, i, math.min(i + 1999, #h))) end
+  h = {}
+  for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do h[#h + 1] = 'h:' .. v end
+  for i = 1, #h, 1000 do redis.call('HDEL', key, unpack(h, i, math.min(i + 999, #h))) end
   local save, due = ARGV[11 + n], nil
   if save then
     local t = redis.call('TIME')

@@ -305,11 +305,10 @@ export class RedisStore implements CodeStore {
   /** See CodeStore.commit (one Lua script: epoch check, CAS, HSET/HDEL history, EXPIRE). @throws StoreUnavailableError */
   async commit(codespace: string, req: CommitRequest): Promise<CommitResult> {
     const updates = req.updates.map((u) => JSON.stringify({ clientID: u.clientID, changes: u.changes }));
-    const feed: Commit = {
-      epoch: req.epoch,
-      baseVersion: req.baseVersion,
-      updates: req.updates.map((u, i) => ({ clientID: u.clientID, changes: u.changes, sender: req.senders?.[i] ?? "" })),
-    };
+    // The commit feed's message, a `Commit` as JSON, built from the updates' JSON (no second
+    // serialization of the changes): `{..., "updates": [{"clientID", "changes", "sender"}, ...]}`.
+    const feedUpdates = updates.map((u, i) => `${u.slice(0, -1)},"sender":${JSON.stringify(req.senders?.[i] ?? "")}}`);
+    const feed = `{"epoch":${JSON.stringify(req.epoch)},"baseVersion":${req.baseVersion},"updates":[${feedUpdates.join(",")}]}`;
     const run = (mode: "set" | "apply") =>
       this.call(() =>
         this.commitScript(
@@ -323,7 +322,7 @@ export class RedisStore implements CodeStore {
           updates.length,
           ...updates,
           this.feedChannel(codespace),
-          JSON.stringify(feed),
+          feed,
           this.clusterNodes ? "SPUBLISH" : "PUBLISH",
           ...(req.save ? [req.save.debounceMs, req.save.maxWaitMs, req.save.retentionSeconds] : []),
         ),
