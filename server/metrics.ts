@@ -36,8 +36,13 @@ export interface Metrics {
   readonly updatesRejected: Counter<"code">;
   /** Time from an `insert_value` arriving to its answer (accepted batches), seconds. */
   readonly acceptLatency: Histogram;
-  /** Server events written to this process's sockets, by `event` (insert_value, create_selection, ...). */
+  /**
+   * Server events written to this process's sockets, by `event` (insert_value, create_selection, ...).
+   * Counted with `countDelivery` (added to the counter when it is read).
+   */
   readonly broadcastDeliveries: Counter<"event">;
+  /** Counts one broadcast delivery of `event`: a plain increment, folded into broadcastDeliveries when read. */
+  countDelivery(event: string): void;
   /** Handshake token checks, by `outcome`. */
   readonly authChecks: Counter<"outcome">;
   /** Site-API calls, by `outcome` (ok, invalid_token, timeout, unreachable, bad_status, malformed, aborted). */
@@ -82,8 +87,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       this.set(sources.codespaces());
     },
   });
+  const pendingDeliveries: Record<string, number> = Object.create(null) as Record<string, number>;
   const metrics: Metrics = {
     registry,
+    countDelivery(event) {
+      pendingDeliveries[event] = (pendingDeliveries[event] ?? 0) + 1;
+    },
     connectedSockets,
     codespacesOpen,
     updatesAccepted: new Counter({ name: "codespace_updates_accepted_total", help: "Updates committed", registers }),
@@ -100,6 +109,14 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       registers,
     }),
     broadcastDeliveries: new Counter({
+      // every delivery counts, thousands a second: counted in `pendingDeliveries`, added here when read
+      collect() {
+        for (const event in pendingDeliveries) {
+          const n = pendingDeliveries[event]!;
+          if (n > 0) this.inc({ event }, n);
+          pendingDeliveries[event] = 0;
+        }
+      },
       name: "codespace_broadcast_deliveries_total",
       help: "Server events (broadcasts) written to this process's sockets, by event: one per packet, so a batched insert_value (one whole commit, auth.batches) counts once",
       labelNames: ["event"] as const,

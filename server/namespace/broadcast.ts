@@ -59,7 +59,7 @@ export function countDeliveries(socket: CodespaceSocket, metrics: Metrics): void
   let counter = counters.get(metrics);
   if (!counter) {
     counter = (event: string) => {
-      if (BROADCAST_EVENTS.has(event)) metrics.broadcastDeliveries.inc({ event });
+      if (BROADCAST_EVENTS.has(event)) metrics.countDelivery(event);
     };
     counters.set(metrics, counter);
   }
