@@ -137,12 +137,18 @@ describe("a process that does not answer the presence list (a stuck one, or an o
     sub = pub.duplicate();
     mute = new Server({ adapter: createAdapter(pub, sub) });
     mute.of("/codespace");
+    // the mute server counts only once its subscriptions are in place (no event tells: ask Redis)
+    const adapter = srv.io.of("/codespace").adapter as unknown as { serverCount(): Promise<number> };
+    for (let i = 0; (await adapter.serverCount()) < 2; i++) {
+      if (i > 200) throw new Error("the mute server never subscribed");
+      await new Promise((r) => setTimeout(r, 10));
+    }
   });
   after(async () => {
     await srv?.close();
-    await mute?.of("/codespace").adapter.close(); // (never attached to an HTTP server: no io.close())
-    sub?.disconnect();
-    pub?.disconnect();
+    // (never attached to an HTTP server: no io.close()) every namespace's adapter, then the connections
+    for (const name of ["/", "/codespace"]) await mute?.of(name).adapter.close();
+    await Promise.allSettled([sub?.quit(), pub?.quit()]);
     await redis?.stop();
   });
 
