@@ -470,7 +470,14 @@ function arg(name: string): string | undefined {
 function renderOnly(): void {
   const results = JSON.parse(readFileSync(join(REPO_ROOT, "bench", "results", "latest.json"), "utf8")) as BenchResults;
   const notes = readFileSync(join(REPO_ROOT, "bench", "notes.md"), "utf8");
-  writeFileSync(join(REPO_ROOT, "docs", "benchmarks.md"), renderMarkdown(results, notes));
+  const md = join(REPO_ROOT, "docs", "benchmarks.md");
+  // keep the Redis Cluster section bench/cluster.ts wrote (between its markers)
+  const old = existsSync(md) ? readFileSync(md, "utf8") : "";
+  const begin = old.indexOf("<!-- cluster:begin");
+  const end = old.indexOf("<!-- cluster:end -->\n");
+  const cluster = begin >= 0 && end > begin ? old.slice(begin, end + "<!-- cluster:end -->\n".length) : "";
+  const text = renderMarkdown(results, notes);
+  writeFileSync(md, cluster ? `${text}${text.endsWith("\n\n") ? "" : "\n"}${cluster}` : text);
   log("wrote docs/benchmarks.md");
 }
 
