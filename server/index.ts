@@ -164,7 +164,9 @@ export async function createServer(config: Config, options: CreateServerOptions 
       shuttingDown = true;
       httpServer.close();
       await registry.idle();
-      nsp.local.disconnectSockets(true);
+      // io.close() closes every socket's transport: clients see "transport close" and reconnect by
+      // themselves (a DISCONNECT packet first, as disconnectSockets sends, reads "io server
+      // disconnect", after which socket.io-client does not reconnect)
       await new Promise<void>((r) => io.close(() => r()));
       httpServer.closeAllConnections();
       await heartbeat?.close();

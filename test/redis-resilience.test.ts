@@ -147,6 +147,22 @@ describe("redis resilience", () => {
     }
   });
 
+  test("a graceful shutdown closes every socket's transport, so plain socket.io clients reconnect by themselves", async () => {
+    const { server: srv, url } = await startInProcessServer({ REDIS_URL: redis.url });
+    const token = `tmp-${randomUUID()}`;
+    const sockets: ClientSocket[] = [];
+    try {
+      for (let i = 0; i < 16; i++) sockets.push((await connectSocket(url, token, i % 2 ? ["websocket"] : ["polling"])).socket);
+      // socket.io-client reconnects after "transport close", never after "io server disconnect"
+      const reasons = sockets.map((s) => new Promise<string>((resolve) => s.once("disconnect", (reason) => resolve(reason))));
+      await srv.close();
+      const got = await withTimeout(Promise.all(reasons), 10_000, "every socket disconnected");
+      assert.deepEqual(got.filter((r) => r === "io server disconnect"), [], `reasons: ${got.join(", ")}`);
+    } finally {
+      for (const s of sockets) s.close();
+    }
+  });
+
   test("/readyz: 200 when connected, 503 as soon as a graceful shutdown begins", async () => {
     const { server: srv, url } = await startInProcessServer({ REDIS_URL: redis.url });
     assert.equal(await readyz(url), 200);
