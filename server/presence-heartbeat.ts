@@ -87,6 +87,9 @@ export class PresenceHeartbeat {
    */
   joined(socketId: string, room: string): void {
     this.redis.hset(this.members, socketId, room).catch(() => {});
+    // HSET may have just created the hash: give it its TTL now, not at the next heartbeat (a crash
+    // before that would leave the hash, and this process in the nodes set, for good)
+    this.redis.pexpire(this.members, MEMBERS_TTL_MS).catch(() => {});
   }
 
   /** The socket left (the namespace calls it on `disconnect`): removed from the members hash. */
@@ -106,8 +109,11 @@ export class PresenceHeartbeat {
       ]);
       if (Date.now() < this.graceUntil) return;
       for (const uid of await this.redis.smembers(this.nodesKey)) {
-        if (uid === this.uid || this.handled.has(uid)) continue;
-        if (await this.redis.exists(this.key("node", uid))) continue;
+        if (uid === this.uid) continue;
+        const alive = (await this.redis.exists(this.key("node", uid))) === 1;
+        // a process taken for crashed that beats again (it was stalled, not dead) is watched again
+        if (alive) this.handled.delete(uid);
+        if (alive || this.handled.has(uid)) continue;
         const members = await this.redis.hgetall(this.key("members", uid));
         this.handled.add(uid);
         if (Object.keys(members).length === 0) {

@@ -53,3 +53,50 @@ test("SIGKILL of a server process: the others send user_left for its sockets", {
   assert.deepEqual(late.connected.users.map((u) => u.id).sort(), [onA.connected.id, late.connected.id].sort());
   assert.deepEqual(left, [onB.connected.id], "announced once");
 });
+
+test("a process's members hash has its TTL from the first join (a crash before its next heartbeat leaves nothing for good)", async () => {
+  const c = await startServerProcess({ REDIS_URL: redis.url, KEY_PREFIX: "ttl:" });
+  const r = redis.client();
+  try {
+    const s = await connectSocket(c.url, `tmp-${randomUUID()}`, ["websocket"]);
+    sockets.push(s.socket);
+    const [key] = await r.keys("ttl:presence:members:*");
+    assert.ok(key, "the members hash exists");
+    const ttl = await r.pttl(key);
+    assert.ok(ttl > 0, `PTTL ${ttl}: the hash must expire`);
+  } finally {
+    r.disconnect();
+    await c.kill();
+  }
+});
+
+test("a process taken for crashed that comes back (it was stalled) is watched again: its later crash is announced", { timeout: 90_000 }, async () => {
+  const [p, q] = await Promise.all([0, 1].map(() => startServerProcess({ REDIS_URL: redis.url, KEY_PREFIX: "stall:", LOG_LEVEL: "info" })));
+  try {
+    const token = `tmp-${randomUUID()}`;
+    const onP = await connectSocket(p.url, token, ["websocket"]);
+    sockets.push(onP.socket);
+    const first = await connectSocket(q.url, token, ["websocket"]);
+    sockets.push(first.socket);
+    // q stalls past the heartbeat timeout: p takes it for crashed
+    const declared = nextEvent(onP.socket, "user_left", 30_000);
+    process.kill(q.pid, "SIGSTOP");
+    try {
+      assert.deepEqual(await declared, { id: first.connected.id });
+    } finally {
+      process.kill(q.pid, "SIGCONT");
+    }
+    // q is back (its socket reconnects or not: what matters is q's next crash); a new socket on q
+    const second = await connectSocket(q.url, token, ["websocket"], { timeoutMs: 15_000 });
+    sockets.push(second.socket);
+    const gone = new Promise<void>((resolve) => {
+      onP.socket.on("user_left", ({ id }) => {
+        if (id === second.connected.id) resolve();
+      });
+    });
+    await q.kill();
+    await gone; // bounded by the test's timeout: before the fix q stayed "handled" and this never came
+  } finally {
+    await Promise.allSettled([p.kill(), q.kill()]);
+  }
+});
