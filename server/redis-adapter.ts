@@ -22,9 +22,14 @@ export interface RedisAdapterHandle {
 /** Where the adapter connects: one Redis (`url`) or a Redis Cluster (`clusterNodes` seeds). */
 export type RedisTarget = { url: string } | { clusterNodes: readonly { host: string; port: number }[] };
 
+/** The adapter's channel prefix: Socket.IO's default "socket.io", after KEY_PREFIX. */
+export function adapterChannelPrefix(keyPrefix = ""): string {
+  return `${keyPrefix}socket.io`;
+}
+
 /** Connects both connections (waiting through reconnects) and builds the adapter. */
-export async function connectRedisAdapter(target: string | RedisTarget): Promise<RedisAdapterHandle> {
-  const handle = createRedisAdapter(target);
+export async function connectRedisAdapter(target: string | RedisTarget, keyPrefix = ""): Promise<RedisAdapterHandle> {
+  const handle = createRedisAdapter(target, keyPrefix);
   await handle.connected;
   return handle;
 }
@@ -34,7 +39,10 @@ export async function connectRedisAdapter(target: string | RedisTarget): Promise
  * offline queue): the server can listen, answer `/readyz` 503 and refuse handshakes while Redis is
  * not there yet. `connected` resolves at the first moment both connections are ready.
  */
-export function createRedisAdapter(target: string | RedisTarget): RedisAdapterHandle & { connected: Promise<void> } {
+export function createRedisAdapter(target: string | RedisTarget, keyPrefix = ""): RedisAdapterHandle & { connected: Promise<void> } {
+  // KEY_PREFIX separates deployments sharing one Redis: their broadcasts (selections, presence)
+  // too, not only their keys; with the default "" the channels are Socket.IO's usual ones
+  const channels = adapterChannelPrefix(keyPrefix);
   const t: RedisTarget = typeof target === "string" ? { url: target } : target;
   const nodeOptions = { retryStrategy, maxRetriesPerRequest: null };
   let pub: Redis | Cluster;
@@ -58,11 +66,11 @@ export function createRedisAdapter(target: string | RedisTarget): RedisAdapterHa
         // room's selections and presence reach only the processes that host it and the rooms spread
         // over every shard; "static" would put every broadcast of every codespace on one channel,
         // i.e. one shard delivering everything to every process.
-        createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" })
+        createShardedAdapter(pub, sub, { subscriptionMode: "dynamic", channelPrefix: channels })
       : // answers to requests (presence lists, fetchSockets) go to the asking process only, not to
         // every process (each would parse and drop it); every process listens on its own response
         // channel whatever this option, so processes with and without it work together
-        createAdapter(pub, sub, { publishOnSpecificResponseChannel: true });
+        createAdapter(pub, sub, { publishOnSpecificResponseChannel: true, key: channels });
   const connected = Promise.all([connectUntilReady(pub), connectUntilReady(sub)]).then(() => {});
   connected.catch(() => {});
   return {

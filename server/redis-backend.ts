@@ -39,7 +39,7 @@ export function startRedis(target: RedisTarget, config: Config, logger: Logger, 
     started = true;
   });
   starting.catch((err: Error) => logger.debug({ err: err.message }, "redis store start abandoned"));
-  const adapter = createRedisAdapter(target);
+  const adapter = createRedisAdapter(target, config.keyPrefix);
   const ready = Promise.all([starting, adapter.connected]).then(() => {});
   ready.catch(() => {});
   const isReady = (): boolean => started && store.isReady() && adapter.isReady();

@@ -165,3 +165,48 @@ describe("a process that does not answer the presence list (a stuck one, or an o
     }
   });
 });
+
+describe("two deployments on one Redis with different KEY_PREFIX", () => {
+  let redis: RedisServerHandle;
+  let a: CodespaceServer;
+  let b: CodespaceServer;
+  let urlA: string;
+  let urlB: string;
+  before(async () => {
+    redis = await startRedis();
+    ({ server: a, url: urlA } = await startInProcessServer({ REDIS_URL: redis.url, KEY_PREFIX: "one:" }));
+    ({ server: b, url: urlB } = await startInProcessServer({ REDIS_URL: redis.url, KEY_PREFIX: "two:" }));
+  });
+  after(async () => {
+    await Promise.allSettled([a?.close(), b?.close()]);
+    await redis?.stop();
+  });
+
+  test("do not see each other's sockets: no user_joined, no entry in connected.users, no selections", async () => {
+    const token = `tmp-${randomUUID()}`;
+    const onA = await connectSocket(urlA, token);
+    const seen: string[] = [];
+    onA.socket.on("user_joined", ({ id }) => seen.push(`joined ${id}`));
+    onA.socket.on("create_selection", ({ sender }) => seen.push(`selection ${sender}`));
+    try {
+      const onB = await connectSocket(urlB, token);
+      try {
+        assert.deepEqual(onB.connected.users.map((u) => u.id), [onB.connected.id]);
+        onB.socket.emit("create_selection", { selections: [{ anchor: 0, head: 0 }] });
+        // a socket of A's own deployment joins after B's events: once it is seen, B's would have been
+        const mate = nextEvent(onA.socket, "user_joined", 10_000);
+        const onA2 = await connectSocket(urlA, token);
+        try {
+          assert.equal((await mate).id, onA2.connected.id);
+          assert.deepEqual(seen, [`joined ${onA2.connected.id}`]);
+        } finally {
+          onA2.socket.close();
+        }
+      } finally {
+        onB.socket.close();
+      }
+    } finally {
+      onA.socket.close();
+    }
+  });
+});

@@ -43,7 +43,7 @@ export const VARIABLES = {
   }),
   keyPrefix: variable({
     env: "KEY_PREFIX", schema: Joi.string().allow(""), default: "", unit: "",
-    doc: "prefix of every codespace key in Redis (key `${KEY_PREFIX}<codespace>`)",
+    doc: "prefix of every codespace key in Redis (key `${KEY_PREFIX}<codespace>`) and of the adapter's channels (`${KEY_PREFIX}socket.io`): deployments with different prefixes share a Redis without seeing each other",
   }),
   apiBaseUrl: optional({
     env: "API_BASE_URL", schema: Joi.string().uri({ scheme: ["http", "https"] }), unit: "URL", secret: true,
