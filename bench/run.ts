@@ -481,7 +481,33 @@ function renderOnly(): void {
   log("wrote docs/benchmarks.md");
 }
 
+const USAGE = `usage: node dist/bench/run.js [--smoke | --profile | --render] [--targets a,b,c,d,e,f,o] [--loads 0,1,2,3]
+       [--no-fanout] [--no-idle] [--no-trace] [--no-docsize] [--out file.json] [--md file.md] [--help]
+A full run (no --smoke/--profile) writes bench/results/latest.json and docs/benchmarks.md unless
+--out/--md say otherwise. Env: BENCH_OTHER_DIST (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG,
+BENCH_LOADGEN_ARGS, BENCH_TRACES_DIR.`;
+const FLAGS = new Set(["--smoke", "--profile", "--render", "--no-fanout", "--no-idle", "--no-trace", "--no-docsize"]);
+const VALUED = new Set(["--targets", "--loads", "--out", "--md"]);
+
+/** Refuses unknown options (a typo must not start an 8-minute run that rewrites the report). */
+function checkArgs(argv: readonly string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (VALUED.has(a) && argv[i + 1] !== undefined) i++;
+    else if (!FLAGS.has(a)) {
+      process.stderr.write(`unknown option ${a}\n${USAGE}\n`);
+      process.exit(2);
+    }
+  }
+}
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(USAGE + "\n");
+    return;
+  }
+  checkArgs(argv);
   if (process.argv.includes("--render")) return renderOnly();
   const started = Date.now();
   const smoke = process.argv.includes("--smoke");

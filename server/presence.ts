@@ -16,6 +16,8 @@ import type { CodespaceNamespace, CodespaceSocket } from "./namespace/types.js";
 
 /** How long the cross-instance list may take before falling back to this instance's sockets, ms. */
 const LIST_TIMEOUT_MS = 2000;
+/** At most one warn line per this many ms about failed cross-instance lists. */
+const LIST_WARN_EVERY_MS = 10_000;
 
 /** The presence entry of a socket. */
 export function userOf(id: string, data: Partial<SocketAuth>): UserInfo {
@@ -28,6 +30,9 @@ export function userOf(id: string, data: Partial<SocketAuth>): UserInfo {
 export const PRESENCE_LIST_EVENT = "presence_list";
 
 export class Presence {
+  private lastWarnAt = -Infinity;
+  private failedSinceWarn = 0;
+
   constructor(
     private readonly nsp: CodespaceNamespace,
     private readonly logger: Logger,
@@ -97,7 +102,14 @@ export class Presence {
         clearTimeout(timer);
       }
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, room }, "presence: cross-instance list failed; local sockets only");
+      // one line per outage, not one per join: the first failure, then at most one every 10 s with
+      // the count of the joins in between
+      const now = Date.now();
+      if (now - this.lastWarnAt >= LIST_WARN_EVERY_MS) {
+        this.logger.warn({ err: (err as Error).message, room, failedSinceLastLine: this.failedSinceWarn }, "presence: cross-instance list failed; local sockets only");
+        this.lastWarnAt = now;
+        this.failedSinceWarn = 0;
+      } else this.failedSinceWarn++;
       return this.local(room);
     }
   }
