@@ -34,6 +34,20 @@ export function assertNoSurrogateSplit(doc: Text, changes: ChangeSet): void {
   });
 }
 
+/** Any UTF-16 surrogate code unit (half of a character outside the BMP, e.g. an emoji). */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** True when `text` holds a surrogate code unit. */
+export function hasSurrogate(text: string): boolean {
+  return SURROGATE.test(text);
+}
+
+/** True when some change of some list in `changeLists` inserts a surrogate code unit. */
+export function insertsSurrogates(changeLists: Iterable<readonly WireChange[]>): boolean {
+  for (const changes of changeLists) for (const c of changes) if (SURROGATE.test(c.insert)) return true;
+  return false;
+}
+
 /** Changes per update above which applyChanges rebuilds the text in one pass. */
 const ONE_PASS_THRESHOLD = 16;
 

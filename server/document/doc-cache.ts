@@ -7,7 +7,7 @@ import { ChangeSet, Text } from "@codemirror/state";
 import type { WireChange, WireUpdate } from "../../protocol/events.js";
 import type { Snapshot } from "../store/code-store.js";
 import { composeAll, LINE_SEPARATOR } from "../../protocol/wire.js";
-import { applyComposed } from "./changes.js";
+import { applyComposed, hasSurrogate, insertsSurrogates } from "./changes.js";
 import type { AcceptedUpdate } from "./update.js";
 
 /** Builds a Text from a string without folding "\r" (lines split on "\n" only). */
@@ -20,15 +20,6 @@ function delta(changes: readonly WireChange[]): number {
   let d = 0;
   for (const c of changes) d += c.insert.length - (c.to - c.from);
   return d;
-}
-
-/** Any UTF-16 surrogate code unit (half of a character outside the BMP, e.g. an emoji). */
-const SURROGATE = /[\uD800-\uDFFF]/;
-
-/** True when some change of `updates` inserts a surrogate code unit. */
-export function insertsSurrogates(updates: readonly { wire: readonly WireChange[] }[]): boolean {
-  for (const u of updates) for (const c of u.wire) if (SURROGATE.test(c.insert)) return true;
-  return false;
 }
 
 export class DocCache {
@@ -48,7 +39,7 @@ export class DocCache {
     this.epoch = snapshot.epoch;
     this.version = snapshot.version;
     this.doc = textOf(snapshot.code);
-    this.mayHaveSurrogates = SURROGATE.test(snapshot.code);
+    this.mayHaveSurrogates = hasSurrogate(snapshot.code);
   }
 
   /** Oldest version whose successors are all in `history`. */
@@ -68,7 +59,7 @@ export class DocCache {
 
   /** Appends accepted updates whose result is `doc` (the text after the last of them). */
   append(updates: readonly AcceptedUpdate[], doc: Text): void {
-    if (!this.mayHaveSurrogates && insertsSurrogates(updates)) this.mayHaveSurrogates = true;
+    if (!this.mayHaveSurrogates && insertsSurrogates(updates.map((u) => u.wire))) this.mayHaveSurrogates = true;
     this.history.push(...updates);
     this.version += updates.length;
     this.doc = doc;

@@ -8,13 +8,10 @@ import { ChangeSet, type Text } from "@codemirror/state";
 import { DocTooLargeError, InvalidVersionError, VersionTooOldError } from "../errors.js";
 import type { InsertValuePayload, WireChange } from "../../protocol/events.js";
 import { changesToWire, composeAll } from "../../protocol/wire.js";
-import { applyChanges, applyComposed, assertNoSurrogateSplit, toChangeSet } from "./changes.js";
-import { insertsSurrogates, type DocCache } from "./doc-cache.js";
+import { applyChanges, applyComposed, assertNoSurrogateSplit, insertsSurrogates, toChangeSet } from "./changes.js";
+import type { DocCache } from "./doc-cache.js";
 import { rebaseBatch } from "./rebase.js";
 import type { AcceptedUpdate, Update } from "./update.js";
-
-/** Any UTF-16 surrogate code unit. */
-const SURROGATE = /[\uD800-\uDFFF]/;
 
 export class Draft {
   doc: Text;
@@ -92,7 +89,7 @@ export class Draft {
 
     // Surrogate checks need the document before each update; without any surrogate in the document
     // or the batch's inserts no position can split a pair, and the batch is applied composed, once.
-    const checkEach = this.mayHaveSurrogates || batch.updates.some((u) => u.changes.some((c) => SURROGATE.test(c.insert)));
+    const checkEach = this.mayHaveSurrogates || insertsSurrogates(batch.updates.map((u) => u.changes));
     let doc = this.doc;
     let docLength = doc.length;
     const added: AcceptedUpdate[] = [];
@@ -113,7 +110,7 @@ export class Draft {
     if (added.length === 0) return this.version;
     if (checkEach) {
       this.doc = doc;
-      if (insertsSurrogates(added)) this.mayHaveSurrogates = true;
+      if (insertsSurrogates(added.map((a) => a.wire))) this.mayHaveSurrogates = true;
       for (const a of added) this.parts.push(a.changes);
     } else {
       const composed = composeAll(added.map((a) => a.changes));
