@@ -43,12 +43,8 @@ export function updatesFromWire<U extends { clientID: string; changes: readonly 
   updates: readonly U[],
   doc: Text,
 ): { updates: { clientID: string; changes: ChangeSet }[]; doc: Text } {
-  const out: { clientID: string; changes: ChangeSet }[] = [];
-  for (const u of updates) {
-    const changes = changesFromWire(u.changes, doc.length);
-    doc = changes.apply(doc);
-    out.push({ clientID: u.clientID, changes });
-  }
+  const { updates: out } = changeSetsFromWire(updates, doc.length);
+  for (const u of out) doc = u.changes.apply(doc);
   return { updates: out, doc };
 }
 

@@ -22,18 +22,6 @@ export interface RedisAdapterHandle {
 /** Where the adapter connects: one Redis (`url`) or a Redis Cluster (`clusterNodes` seeds). */
 export type RedisTarget = { url: string } | { clusterNodes: readonly { host: string; port: number }[] };
 
-/** The adapter's channel prefix: Socket.IO's default "socket.io", after KEY_PREFIX. */
-export function adapterChannelPrefix(keyPrefix = ""): string {
-  return `${keyPrefix}socket.io`;
-}
-
-/** Connects both connections (waiting through reconnects) and builds the adapter. */
-export async function connectRedisAdapter(target: string | RedisTarget, keyPrefix = ""): Promise<RedisAdapterHandle> {
-  const handle = createRedisAdapter(target, keyPrefix);
-  await handle.connected;
-  return handle;
-}
-
 /**
  * Builds the adapter at once and connects in the background (its subscriptions wait in ioredis's
  * offline queue): the server can listen, answer `/readyz` 503 and refuse handshakes while Redis is
@@ -42,7 +30,7 @@ export async function connectRedisAdapter(target: string | RedisTarget, keyPrefi
 export function createRedisAdapter(target: string | RedisTarget, keyPrefix = ""): RedisAdapterHandle & { connected: Promise<void> } {
   // KEY_PREFIX separates deployments sharing one Redis: their broadcasts (selections, presence)
   // too, not only their keys; with the default "" the channels are Socket.IO's usual ones
-  const channels = adapterChannelPrefix(keyPrefix);
+  const channels = `${keyPrefix}socket.io`;
   const t: RedisTarget = typeof target === "string" ? { url: target } : target;
   const nodeOptions = { retryStrategy, maxRetriesPerRequest: null };
   let pub: Redis | Cluster;
