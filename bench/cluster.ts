@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { startRedis } from "../test/helpers/redis-server.js";
 import { startRedisCluster } from "../test/helpers/redis-cluster.js";
 import type { ChildStats } from "./lib/child.js";
+import { withClusterSection } from "./lib/cluster-section.js";
 import type { FanoutJob, FanoutResult, LoadMessage, OrchestratorMessage } from "./lib/jobs.js";
 import { procCpuSec, startChild, type ServerChild } from "./lib/servers.js";
 
@@ -140,14 +141,7 @@ function section(r: ClusterBenchResults): string {
 function writeSection(r: ClusterBenchResults): void {
   const md = join(REPO_ROOT, "docs", "benchmarks.md");
   const text = existsSync(md) ? readFileSync(md, "utf8") : "";
-  const begin = text.indexOf("<!-- cluster:begin");
-  const endMarker = "<!-- cluster:end -->\n";
-  const end = text.indexOf(endMarker);
-  const next =
-    begin >= 0 && end > begin
-      ? text.slice(0, begin) + section(r) + text.slice(end + endMarker.length)
-      : `${text}${text.endsWith("\n\n") || text === "" ? "" : "\n"}${section(r)}`;
-  writeFileSync(md, next);
+  writeFileSync(md, withClusterSection(text, section(r)));
   log("wrote the Redis Cluster section of docs/benchmarks.md");
 }
 

@@ -23,6 +23,7 @@ import type {
   DocSizeResult, FanoutJob, FanoutResult, IdleResult, Job, JobResult, LoadMessage, OrchestratorMessage, Proto, TraceJob, TraceResult,
 } from "./lib/jobs.js";
 import { procCpuSec, startChild, type ServerChild } from "./lib/servers.js";
+import { clusterSectionOf, withClusterSection } from "./lib/cluster-section.js";
 import { renderMarkdown } from "./lib/report.js";
 import { summarizeProfile } from "./lib/profile.js";
 
@@ -471,13 +472,10 @@ function renderOnly(): void {
   const results = JSON.parse(readFileSync(join(REPO_ROOT, "bench", "results", "latest.json"), "utf8")) as BenchResults;
   const notes = readFileSync(join(REPO_ROOT, "bench", "notes.md"), "utf8");
   const md = join(REPO_ROOT, "docs", "benchmarks.md");
-  // keep the Redis Cluster section bench/cluster.ts wrote (between its markers)
-  const old = existsSync(md) ? readFileSync(md, "utf8") : "";
-  const begin = old.indexOf("<!-- cluster:begin");
-  const end = old.indexOf("<!-- cluster:end -->\n");
-  const cluster = begin >= 0 && end > begin ? old.slice(begin, end + "<!-- cluster:end -->\n".length) : "";
+  // keep the Redis Cluster section bench/cluster.ts wrote
+  const cluster = clusterSectionOf(existsSync(md) ? readFileSync(md, "utf8") : "");
   const text = renderMarkdown(results, notes);
-  writeFileSync(md, cluster ? `${text}${text.endsWith("\n\n") ? "" : "\n"}${cluster}` : text);
+  writeFileSync(md, cluster ? withClusterSection(text, cluster) : text);
   log("wrote docs/benchmarks.md");
 }
 
