@@ -38,6 +38,8 @@ export interface TargetSpec {
   processes: number;
   redis: boolean;
   proto: Proto;
+  /** Node flags for this target's processes (target o: BENCH_OTHER_NODE_ARGS). */
+  nodeArgs?: string[];
 }
 
 export const TARGETS: TargetSpec[] = [
@@ -49,7 +51,7 @@ export const TARGETS: TargetSpec[] = [
   { id: "f", name: "(f) ShareDB, 1 process, in-memory DB + Redis pub/sub", script: "baselines/sharedb.js", processes: 1, redis: true, proto: "sharedb" },
   // A/B: (b) built from another checkout, BENCH_OTHER_DIST=<that checkout>/dist (only with --targets o)
   ...(process.env.BENCH_OTHER_DIST
-    ? [{ id: "o", name: `(o) (b) built at ${process.env.BENCH_OTHER_DIST}`, script: join(process.env.BENCH_OTHER_DIST, "bench", "targets", "codespace-server.js"), processes: 2, redis: true, proto: "sio" } as TargetSpec]
+    ? [{ id: "o", name: `(o) (b) built at ${process.env.BENCH_OTHER_DIST}`, script: join(process.env.BENCH_OTHER_DIST, "bench", "targets", "codespace-server.js"), processes: 2, redis: true, proto: "sio", nodeArgs: (process.env.BENCH_OTHER_NODE_ARGS ?? "").split(" ").filter(Boolean) } as TargetSpec]
     : []),
 ];
 
@@ -222,7 +224,7 @@ async function startTarget(
   // (the relays have none). The per-keystroke writer stays under the default anyway.
   const env: Record<string, string> = { ...(spec.redis && redis ? { REDIS_URL: redis.url } : {}), RATE_LIMIT_EVENTS: "100000", ...extraEnv };
   const children: ServerChild[] = [];
-  for (let i = 0; i < spec.processes; i++) children.push(await startChild(isAbsolute(spec.script) ? spec.script : join(DIST_BENCH, spec.script), env, nodeArgs));
+  for (let i = 0; i < spec.processes; i++) children.push(await startChild(isAbsolute(spec.script) ? spec.script : join(DIST_BENCH, spec.script), env, [...(spec.nodeArgs ?? []), ...nodeArgs]));
   return {
     spec,
     children,
@@ -321,7 +323,12 @@ async function idleRun(t: RunningTarget, cfg: BenchConfig): Promise<IdleRow> {
     rssPerConnBytes: Math.round((sum(s1.servers.map((s) => s.rss)) - sum(s0.servers.map((s) => s.rss))) / n),
     heapPerConnBytes: Math.round((sum(s1.servers.map((s) => s.heapUsed)) - sum(s0.servers.map((s) => s.heapUsed))) / n),
   };
-  log(`${t.spec.id} idle ${n}: rss ${row.rssPerConnBytes} B/conn, heap ${row.heapPerConnBytes} B/conn (server sees ${row.connectionsSeen})`);
+  const perConn = (k: "heapTotal" | "external" | "arrayBuffers"): number =>
+    Math.round((sum(s1.servers.map((s) => s[k])) - sum(s0.servers.map((s) => s[k]))) / n);
+  log(
+    `${t.spec.id} idle ${n}: rss ${row.rssPerConnBytes} B/conn, heap ${row.heapPerConnBytes} B/conn ` +
+      `(heap total ${perConn("heapTotal")}, external ${perConn("external")}, array buffers ${perConn("arrayBuffers")}; server sees ${row.connectionsSeen})`,
+  );
   return row;
 }
 
@@ -482,7 +489,7 @@ function renderOnly(): void {
 const USAGE = `usage: node dist/bench/run.js [--smoke | --profile | --render] [--targets a,b,c,d,e,f,o] [--loads 0,1,2,3]
        [--no-fanout] [--no-idle] [--no-trace] [--no-docsize] [--out file.json] [--md file.md] [--help]
 A full run (no --smoke/--profile) writes bench/results/latest.json and docs/benchmarks.md unless
---out/--md say otherwise. Env: BENCH_OTHER_DIST (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG,
+--out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG,
 BENCH_LOADGEN_ARGS, BENCH_TRACES_DIR.`;
 const FLAGS = new Set(["--smoke", "--profile", "--render", "--no-fanout", "--no-idle", "--no-trace", "--no-docsize"]);
 const VALUED = new Set(["--targets", "--loads", "--out", "--md"]);
