@@ -16,7 +16,8 @@
  * `reload`: take the next snapshot whatever its version), `online` (with what the pull and push
  * sides are doing), `closed`. Dropped local changes: when the document is replaced by the server's
  * state (`reset`: a new epoch, history too old, a batch refused for good), unconfirmed local changes
- * are discarded.
+ * are discarded, except that on `version_too_old` the changes never sent are carried onto the
+ * snapshot (carry-over.ts) and sent as new updates; those sent may be held by the server already.
  */
 import { ChangeSet, type ChangeSpec, type EditorState, type Text } from "@codemirror/state";
 import { getSyncedVersion, sendableUpdates } from "@codemirror/collab";
@@ -33,8 +34,9 @@ import type {
   WireChange,
   WireUpdate,
 } from "../protocol/events.js";
-import { changeSetsFromWire, changesToWire, LINE_SEPARATOR, wireProblem } from "../protocol/wire.js";
+import { changeSetsFromWire, changesToWire, composeAll, LINE_SEPARATOR, wireProblem } from "../protocol/wire.js";
 import { Backoff } from "./backoff.js";
+import { carryOnto } from "./carry-over.js";
 import { compactUnconfirmed, createCollabState, receiveServerUpdates } from "./collab-state.js";
 import { TypedEmitter } from "./emitter.js";
 import { CodespaceClientError, TRANSIENT_CODES } from "./errors.js";
@@ -118,6 +120,8 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   readonly #buffer = new UpdateBuffer<VersionedUpdate>();
   /** Leading unconfirmed updates that were sent at least once (the server may hold them). */
   #sentPrefix = 0;
+  /** Why the next `connected` snapshot is taken whatever its version (`#reconnect(reason)`). */
+  #reloadReason: ResetReason = "desync";
   #invalidStreak = 0;
   /** Connection losses in a row right after sending the batch `#closedKey`. */
   #closeStreak = 0;
@@ -182,7 +186,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     }
     const reload = phase.kind === "offline" && phase.reload;
     if (p.epoch !== this.#epoch || reload || p.version < this.version) {
-      this.#resetTo(p.version, p.code, p.epoch, p.epoch !== this.#epoch ? "epoch" : "desync");
+      this.#resetTo(p.version, p.code, p.epoch, p.epoch !== this.#epoch ? "epoch" : reload ? this.#reloadReason : "desync");
       this.#drain();
     } else if (p.version > this.version) {
       this.#pull(); // its answer drains and resends
@@ -288,10 +292,14 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#waiters.check();
   }
 
-  /** Drops the connection; the next `connected` resyncs (`reload`: from its snapshot, whatever its version). */
-  #reconnect(reload: boolean): void {
+  /**
+   * Drops the connection; the next `connected` resyncs (`reload`, the reason of the reset it will be:
+   * from its snapshot, whatever its version).
+   */
+  #reconnect(reload?: ResetReason): void {
     if (this.#phase.kind === "closed") return;
-    this.#goOffline(reload);
+    if (reload) this.#reloadReason = reload;
+    this.#goOffline(reload !== undefined);
     this.#transport.reconnect();
   }
 
@@ -373,7 +381,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
       },
       () => {
         // No answer on a live connection (timeout): resync on a new one.
-        if (link === this.#link) this.#reconnect(false);
+        if (link === this.#link) this.#reconnect();
       },
     );
   }
@@ -382,7 +390,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     const online = this.#online();
     if (!online) return;
     if (error.code === "invalid_version" || error.code === "version_too_old") {
-      this.#reconnect(error.code === "version_too_old");
+      this.#reconnect(error.code === "version_too_old" ? "version_too_old" : undefined);
     } else if (TRANSIENT_CODES.has(error.code)) {
       online.pull = "backoff";
       this.#pullRetry = setTimeout(() => {
@@ -397,28 +405,47 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     }
   }
 
-  /** Replaces the document by the server's state at `version`; unconfirmed changes are dropped. */
+  /**
+   * Replaces the document by the server's state at `version`. Unconfirmed changes are dropped, except
+   * on `version_too_old` those never sent, which are carried onto the snapshot (`#carryUnsent`) and
+   * become the new unconfirmed update.
+   */
   #resetTo(version: number, code: string | Text, epoch: string, reason: ResetReason): void {
-    const dropped = this.pending;
+    const pending = sendableUpdates(this.#state);
+    const unsent = pending.length - Math.min(this.#sentPrefix, pending.length);
+    const snapshot = createCollabState(code, version, this.#clientID);
+    const carried = reason === "version_too_old" && unsent > 0 ? this.#carryUnsent(pending, snapshot.doc) : undefined;
+    const kept = carried ? unsent : 0;
     this.#resetGen++;
     this.#epoch = epoch;
-    this.#state = createCollabState(code, version, this.#clientID);
-    this.#confirmed = this.#state.doc;
+    this.#state = carried ? snapshot.update({ changes: carried }).state : snapshot;
+    this.#confirmed = snapshot.doc;
     this.#sentPrefix = 0;
     this.#invalidStreak = 0;
     const online = this.#online();
     if (online?.push.kind === "confirming") online.push = { kind: "idle" };
     this.#buffer.prune(version);
-    this.emit("reset", { reason, version, epoch, dropped });
+    this.emit("reset", { reason, version, epoch, dropped: pending.length - kept, kept });
     this.emit("change", { remote: true });
     this.#waiters.check();
+  }
+
+  /**
+   * The unconfirmed updates after the sent prefix, composed and carried onto `snapshot`: their base is
+   * the confirmed document plus the sent updates. Undefined when nothing valid is left (carry-over.ts).
+   */
+  #carryUnsent(pending: readonly { changes: ChangeSet }[], snapshot: Text): ChangeSet | undefined {
+    const sent = Math.min(this.#sentPrefix, pending.length);
+    let base = this.#confirmed;
+    for (const u of pending.slice(0, sent)) base = u.changes.apply(base);
+    return carryOnto(base, composeAll(pending.slice(sent).map((u) => u.changes)), snapshot);
   }
 
   /** Something the server sent does not fit our copy: reload from a fresh `connected` snapshot. */
   #desync(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     this.emit("error", new CodespaceClientError("desync", `out of sync with the server (${message}); reloading`));
-    this.#reconnect(true);
+    this.#reconnect("desync");
   }
 
   // ---- pushing --------------------------------------------------------------------------------
@@ -467,7 +494,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
       (res) => this.#onInsertAck(res, link, gen),
       () => {
         // No answer on a live connection (timeout): resync on a new one, then resend.
-        if (link === this.#link) this.#reconnect(false);
+        if (link === this.#link) this.#reconnect();
       },
     );
   }

@@ -65,6 +65,11 @@ export interface ResetEvent {
   epoch: string;
   /** Number of unconfirmed local updates that were dropped. */
   dropped: number;
+  /**
+   * Number of local updates never sent that were carried onto the snapshot instead (only on
+   * `version_too_old`; re-applied as one new unconfirmed update and sent). 0 otherwise.
+   */
+  kept: number;
 }
 
 export interface CodespaceClientEvents {

@@ -2,7 +2,8 @@
  * The client's sync engine alone (client/sync-engine.ts), driven message by message through a
  * scripted transport (the test plays the server: it answers each request when it chooses), so each
  * state of the engine (`phase`) is observed: loading, sending, confirming, pulling on a gap,
- * backoff after a transient refusal, offline and resync, reset on a new epoch.
+ * backoff after a transient refusal, offline and resync, reset on a new epoch, and the edits never
+ * sent carried onto the snapshot of a `version_too_old` reset.
  */
 import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
@@ -160,9 +161,76 @@ test("a connected payload with a new epoch resets the document and drops unconfi
   await t.next(t.inserts);
   e.disconnected("transport close");
   e.connected(connected(0, "new", "e2"));
-  assert.deepEqual(resets, [{ reason: "epoch", version: 0, epoch: "e2", dropped: 1 }]);
+  assert.deepEqual(resets, [{ reason: "epoch", version: 0, epoch: "e2", dropped: 1, kept: 0 }]);
   assert.equal(e.state.doc.toString(), "new");
   assert.equal(e.epoch, "e2");
+  assert.equal(e.pending, 0);
+});
+
+test("version_too_old answered with a snapshot: edits typed offline (never sent) are carried onto it and sent; the batch in flight is dropped", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  const resets: unknown[] = [];
+  e.on("reset", (r) => resets.push(r));
+  e.connected(connected(5, "hello world"));
+  e.applyLocal([{ from: 0, to: 0, insert: "A" }]);
+  const inFlight = await t.next(t.inserts);
+  e.disconnected("transport close");
+  // typed offline, on "Ahello world": never sent
+  e.applyLocal([{ from: 6, to: 6, insert: " there" }]);
+  e.applyLocal([{ from: 13, to: 14, insert: "W" }]);
+  assert.equal(e.state.doc.toString(), "Ahello there World");
+  e.connected(connected(900, "Ahello big world"));
+  const pull = await t.next(t.pulls);
+  assert.deepEqual(pull.payload, { epoch: EPOCH, version: 5 });
+  assert.equal(t.inserts.length, 0, "nothing is sent while the pull is out");
+  // the history no longer reaches version 5: the server answers with its text at 900 (which holds
+  // the batch that was in flight, and someone else's "big ")
+  pull.answer({ ok: true, version: 900, code: "Ahello big world" });
+  const carried = await t.next(t.inserts);
+  assert.deepEqual(resets, [{ reason: "version_too_old", version: 900, epoch: EPOCH, dropped: 1, kept: 2 }]);
+  assert.equal(e.state.doc.toString(), "Ahello there big World", "the offline edits, mapped over the snapshot, once each");
+  assert.deepEqual(carried.payload, {
+    epoch: EPOCH,
+    version: 900,
+    updates: [{ clientID: "me", changes: [{ from: 6, to: 6, insert: " there" }, { from: 11, to: 12, insert: "W" }] }],
+  });
+  assert.notDeepEqual(carried.payload.updates, inFlight.payload.updates);
+  assert.deepEqual(errors, []);
+});
+
+test("version_too_old refused to a pull reloads from the next connected snapshot and still carries the edits never sent", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  const resets: { reason: string; kept: number; dropped: number }[] = [];
+  e.on("reset", (r) => resets.push(r));
+  e.connected(connected(5, "abc"));
+  e.disconnected("transport close");
+  e.applyLocal([{ from: 1, to: 1, insert: "!" }]);
+  e.connected(connected(700, "xabc"));
+  const pull = await t.next(t.pulls);
+  pull.answer({ ok: false, error: { code: "version_too_old", message: "history too short" } });
+  await flushMicrotasks();
+  assert.equal(t.reconnects, 1);
+  e.connected(connected(701, "xabcy"));
+  const carried = await t.next(t.inserts);
+  assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["version_too_old", 0, 1]]);
+  assert.equal(e.state.doc.toString(), "xa!bcy");
+  assert.deepEqual(carried.payload.updates, [{ clientID: "me", changes: [{ from: 2, to: 2, insert: "!" }] }]);
+});
+
+test("a desync reload still drops every unconfirmed change (the local copy is not trusted)", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  const resets: { reason: string; kept: number; dropped: number }[] = [];
+  e.on("reset", (r) => resets.push(r));
+  e.connected(connected(0, "ab"));
+  e.disconnected("transport close");
+  e.applyLocal([{ from: 2, to: 2, insert: "c" }]);
+  e.connected(connected(0, "ab"));
+  e.received({ version: 1, clientID: "other", changes: [{ from: 10, to: 10, insert: "x" }] }); // does not fit
+  await flushMicrotasks();
+  assert.equal(t.reconnects, 1);
+  e.connected(connected(1, "abz"));
+  assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["desync", 1, 0]]);
+  assert.equal(e.state.doc.toString(), "abz");
   assert.equal(e.pending, 0);
 });
 
