@@ -389,6 +389,43 @@ describe("RedisStore on redis-server", () => {
     for (const f of ["K", "g", "x"]) assert.ok(flags.includes(f), `flags ${flags} lack ${f}`);
   });
 
+  test("a burst of commits sets the TTL again about once a second, not once per commit (each is a keyspace event every process receives)", async () => {
+    const store = await redisStore();
+    const raw = redis.client();
+    const cs = randomUUID();
+    const key = PREFIX + cs;
+    const { epoch } = await store.open(cs, 3600);
+    await raw.pexpire(key, 3000_000); // well short of the TTL the commits ask: the first must set it
+    const sub = raw.duplicate();
+    const events: string[] = [];
+    try {
+      await sub.subscribe(`__keyspace@0__:${key}`);
+      sub.on("message", (_channel: string, event: string) => events.push(event));
+      const started = Date.now();
+      let code = "";
+      const n = 30;
+      for (let i = 0; i < n; i++) {
+        code = "x" + code;
+        const r = await store.commit(cs, { epoch, baseVersion: i, code, updates: [upd(`c${i}`, 0, 0, "x")], ttlSeconds: 3600 });
+        assert.equal(r.status, "ok");
+      }
+      const seconds = Math.ceil((Date.now() - started) / 1000);
+      const left = await raw.pttl(key);
+      assert.ok(left > 3600_000 - 1500 && left <= 3600_000, `TTL within a second of the one asked (${left} ms)`);
+      // one more expire, by hand: once its event arrives, every event of the commits has (one
+      // connection, in order)
+      const before = events.length;
+      const marker = new Promise<void>((resolve) => sub.on("message", () => events.length > before && resolve()));
+      await raw.pexpire(key, 3600_000);
+      await withTimeout(marker, 5000, "the marker's keyspace event");
+      const expires = events.slice(0, before).filter((e) => e === "expire").length;
+      assert.ok(expires >= 1, "the first commit set the TTL");
+      assert.ok(expires <= seconds + 1, `${expires} expire events in ${seconds} s of ${n} commits`);
+    } finally {
+      sub.disconnect();
+    }
+  });
+
   test("a patch commit is applied by the script itself, without sending the text, ASCII or not", async () => {
     const store = await redisStore();
     const cs = randomUUID();

@@ -97,18 +97,20 @@ end
  *   {"snapshot", version, epoch, code}   conflict where history does not reach back, or base > stored
  *   {"resync"}                       mode "apply" gave an unexpected length; nothing written
  * On ok: HSET code/version/h:<n> (only entries inside the window), HDEL entries that fall off,
- * EXPIRE ttl.
+ * PEXPIRE ttl when the key's PTTL is more than 1 s short of it or above it (so at most about one
+ * expire keyspace event per second per busy codespace; the key expires up to 1 s early).
  * Saves (ARGV[11+n] debounce ms, ARGV[12+n] max wait ms, ARGV[13+n] retention s; absent: not
  * saved): on ok also marks the codespace unsaved in its own hash (`dirty_since` kept if set,
- * `touched_at`, `ttl`; times from Redis TIME, ms), EXPIREs max(ttl, retention) instead of ttl, and
+ * `touched_at`, `ttl`; times from Redis TIME, ms), expires after max(ttl, retention) instead of ttl, and
  * returns {"ok", newVersion, due} with due = min(touched_at + debounce, dirty_since + max wait).
  */
 export const COMMIT_SCRIPT = `${JOIN_LUA}
 local key = KEYS[1]
-local epoch = redis.call('HGET', key, 'epoch')
+local head = redis.call('HMGET', key, 'epoch', 'version', 'dirty_since')
+local epoch = head[1]
 if not epoch then return {'epoch'} end
 if epoch ~= ARGV[1] then return {'epoch', epoch} end
-local stored = tonumber(redis.call('HGET', key, 'version') or '0')
+local stored = tonumber(head[2] or '0')
 local base = tonumber(ARGV[2])
 local hl = tonumber(ARGV[6])
 if stored == base then
@@ -141,9 +143,17 @@ if stored == base then
     code = join(parts)
     if #code ~= nums[1] then return {'resync'} end
   end
-  redis.call('HSET', key, 'code', code, 'version', newv)
-  -- one HSET and one HDEL for the history (per 1,000 fields), not one call per update
-  local h = {}
+  -- code, version, the save marks and the history in one HSET (per 1,000 fields), and one HDEL per
+  -- 1,000 fields that fall off the window: not one call per field or per update
+  local h = {'code', code, 'version', newv}
+  local save, due = ARGV[11 + n], nil
+  if save then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local dirty = tonumber(head[3] or '') or now
+    h[5], h[6], h[7], h[8], h[9], h[10] = 'dirty_since', dirty, 'touched_at', now, 'ttl', ARGV[5]
+    due = math.min(now + tonumber(save), dirty + tonumber(ARGV[12 + n]))
+  end
   for i = math.max(1, keepFrom - base), n do
     h[#h + 1] = 'h:' .. (base + i)
     h[#h + 1] = ARGV[7 + i]
@@ -152,15 +162,13 @@ if stored == base then
   h = {}
   for v = math.max(1, base - hl + 1), math.min(base, keepFrom - 1) do h[#h + 1] = 'h:' .. v end
   for i = 1, #h, 1000 do redis.call('HDEL', key, unpack(h, i, math.min(i + 999, #h))) end
-  local save, due = ARGV[11 + n], nil
-  if save then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local dirty = tonumber(redis.call('HGET', key, 'dirty_since') or '') or now
-    redis.call('HSET', key, 'dirty_since', dirty, 'touched_at', now, 'ttl', ARGV[5])
-    due = math.min(now + tonumber(save), dirty + tonumber(ARGV[12 + n]))
-  end
-  redis.call('EXPIRE', key, save and math.max(tonumber(ARGV[5]), tonumber(ARGV[13 + n])) or ARGV[5])
+  -- The TTL is set again only when it is more than a second short of (or above) the one asked:
+  -- every EXPIRE is a keyspace event that Redis sends to each server process, and a busy codespace
+  -- commits many times a second. The key thus expires TTL seconds after the last commit, up to a
+  -- second earlier.
+  local ttl = 1000 * (save and math.max(tonumber(ARGV[5]), tonumber(ARGV[13 + n])) or tonumber(ARGV[5]))
+  local left = redis.call('PTTL', key)
+  if left < ttl - 1000 or left > ttl then redis.call('PEXPIRE', key, ttl) end
   redis.call(ARGV[10 + n], ARGV[8 + n], ARGV[9 + n])
   if due then return {'ok', newv, due} end
   return {'ok', newv}
