@@ -426,6 +426,21 @@ describe("RedisStore on redis-server", () => {
     }
   });
 
+  test("a TTL the config accepts but too large for a Lua number printed as an integer (1e14 s) still commits, whole", async () => {
+    // CODESPACE_EXPIRE_UPDATE is int().min(1): 100000000000000 s is valid. Lua prints 1e17 (ms) as
+    // "1e+17", which PEXPIRE refuses; the script then fails after its HSET (Redis does not roll back).
+    const store = await redisStore();
+    const raw = redis.client();
+    const cs = randomUUID();
+    const ttl = 100_000_000_000_000;
+    const { epoch } = await store.open(cs, ttl);
+    await raw.pexpire(PREFIX + cs, 3000_000); // short of the TTL asked: the commit must set it
+    const r = await store.commit(cs, { epoch, baseVersion: 0, code: "x", updates: [upd("c0", 0, 0, "x")], ttlSeconds: ttl });
+    assert.equal(r.status, "ok");
+    assert.equal(await raw.hget(PREFIX + cs, "code"), "x");
+    assert.ok((await raw.pttl(PREFIX + cs)) > 3000_000_000, "the key got the TTL asked");
+  });
+
   test("a patch commit is applied by the script itself, without sending the text, ASCII or not", async () => {
     const store = await redisStore();
     const cs = randomUUID();

@@ -166,9 +166,13 @@ if stored == base then
   -- every EXPIRE is a keyspace event that Redis sends to each server process, and a busy codespace
   -- commits many times a second. The key thus expires TTL seconds after the last commit, up to a
   -- second earlier.
-  local ttl = 1000 * (save and math.max(tonumber(ARGV[5]), tonumber(ARGV[13 + n])) or tonumber(ARGV[5]))
+  -- PEXPIRE gets the seconds' digits and '000', not a Lua number: Redis prints a number of 1e17 or
+  -- more as "1e+17", which PEXPIRE refuses, after the HSET above (no rollback).
+  local secs = ARGV[5]
+  if save and tonumber(ARGV[13 + n]) > tonumber(secs) then secs = ARGV[13 + n] end
+  local ttl = 1000 * tonumber(secs)
   local left = redis.call('PTTL', key)
-  if left < ttl - 1000 or left > ttl then redis.call('PEXPIRE', key, ttl) end
+  if left < ttl - 1000 or left > ttl then redis.call('PEXPIRE', key, secs .. '000') end
   redis.call(ARGV[10 + n], ARGV[8 + n], ARGV[9 + n])
   if due then return {'ok', newv, due} end
   return {'ok', newv}
