@@ -441,6 +441,25 @@ describe("RedisStore on redis-server", () => {
     assert.ok((await raw.pttl(PREFIX + cs)) > 3000_000_000, "the key got the TTL asked");
   });
 
+  test("with the shortest TTL the config accepts (1 s), a codespace committed to without pause stays alive", async () => {
+    // The TTL is set again only when it is "more than a second short": with a TTL of 1 s that never
+    // happened, and the key expired 1 s after it was opened, however busy.
+    const store = await redisStore();
+    const raw = redis.client();
+    const cs = randomUUID();
+    const { epoch } = await store.open(cs, 1);
+    const started = Date.now();
+    let code = "";
+    let v = 0;
+    while (Date.now() - started < 2500) {
+      code = "x" + code;
+      const r = await store.commit(cs, { epoch, baseVersion: v, code, updates: [upd(`c${v}`, 0, 0, "x")], ttlSeconds: 1 });
+      assert.equal(r.status, "ok", `commit ${v + 1}, ${Date.now() - started} ms after the open`);
+      v++;
+    }
+    assert.equal(await raw.hget(PREFIX + cs, "code"), code);
+  });
+
   test("a patch commit is applied by the script itself, without sending the text, ASCII or not", async () => {
     const store = await redisStore();
     const cs = randomUUID();

@@ -97,8 +97,9 @@ end
  *   {"snapshot", version, epoch, code}   conflict where history does not reach back, or base > stored
  *   {"resync"}                       mode "apply" gave an unexpected length; nothing written
  * On ok: HSET code/version/h:<n> (only entries inside the window), HDEL entries that fall off,
- * PEXPIRE ttl when the key's PTTL is more than 1 s short of it or above it (so at most about one
- * expire keyspace event per second per busy codespace; the key expires up to 1 s early).
+ * PEXPIRE ttl when the key's PTTL is more than 1 s (half the TTL, if that is less) short of it or
+ * above it (so at most about one expire keyspace event per second per busy codespace; the key
+ * expires up to 1 s early).
  * Saves (ARGV[11+n] debounce ms, ARGV[12+n] max wait ms, ARGV[13+n] retention s; absent: not
  * saved): on ok also marks the codespace unsaved in its own hash (`dirty_since` kept if set,
  * `touched_at`, `ttl`; times from Redis TIME, ms), expires after max(ttl, retention) instead of ttl, and
@@ -171,8 +172,10 @@ if stored == base then
   local secs = ARGV[5]
   if save and tonumber(ARGV[13 + n]) > tonumber(secs) then secs = ARGV[13 + n] end
   local ttl = 1000 * tonumber(secs)
+  -- The slack is half the TTL when that is less than a second: with a TTL of 1 s a key is never more
+  -- than a second short, and would expire 1 s after it was set, however busy.
   local left = redis.call('PTTL', key)
-  if left < ttl - 1000 or left > ttl then redis.call('PEXPIRE', key, secs .. '000') end
+  if left < ttl - math.min(1000, ttl / 2) or left > ttl then redis.call('PEXPIRE', key, secs .. '000') end
   redis.call(ARGV[10 + n], ARGV[8 + n], ARGV[9 + n])
   if due then return {'ok', newv, due} end
   return {'ok', newv}
