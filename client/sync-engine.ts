@@ -408,13 +408,16 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   /**
    * Replaces the document by the server's state at `version`. Unconfirmed changes are dropped, except
    * on `version_too_old` those never sent, which are carried onto the snapshot (`#carryUnsent`) and
-   * become the new unconfirmed update.
+   * become the new unconfirmed update (only in mode `edit`: a view_only connection drops them too).
    */
   #resetTo(version: number, code: string | Text, epoch: string, reason: ResetReason): void {
     const pending = sendableUpdates(this.#state);
     const unsent = pending.length - Math.min(this.#sentPrefix, pending.length);
     const snapshot = createCollabState(code, version, this.#clientID);
-    const carried = reason === "version_too_old" && unsent > 0 ? this.#carryUnsent(pending, snapshot.doc) : undefined;
+    // Carried only while this connection may edit: a view_only one (the site took the right away
+    // while we were offline) could never send them, and would show a text nobody else has.
+    const carry = reason === "version_too_old" && unsent > 0 && this.#mode === "edit";
+    const carried = carry ? this.#carryUnsent(pending, snapshot.doc) : undefined;
     const kept = carried ? unsent : 0;
     this.#resetGen++;
     this.#epoch = epoch;

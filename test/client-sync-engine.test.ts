@@ -217,6 +217,24 @@ test("version_too_old refused to a pull reloads from the next connected snapshot
   assert.deepEqual(carried.payload.updates, [{ clientID: "me", changes: [{ from: 2, to: 2, insert: "!" }] }]);
 });
 
+test("version_too_old on a connection that came back view_only drops the edits typed offline instead of carrying what can never be sent", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  const resets: { reason: string; kept: number; dropped: number }[] = [];
+  e.on("reset", (r) => resets.push(r));
+  e.connected(connected(5, "abc"));
+  e.disconnected("transport close");
+  e.applyLocal([{ from: 1, to: 1, insert: "!" }]);
+  // the site took the edit right away meanwhile: the new handshake says view_only
+  e.connected({ ...connected(700, "xabc"), mode: "view_only" });
+  const pull = await t.next(t.pulls);
+  pull.answer({ ok: true, version: 700, code: "xabc" });
+  await flushMicrotasks();
+  assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["version_too_old", 1, 0]]);
+  assert.equal(e.state.doc.toString(), "xabc", "the same text as the server's and every other client's");
+  assert.equal(e.pending, 0);
+  assert.equal(t.inserts.length, 0);
+});
+
 test("a desync reload still drops every unconfirmed change (the local copy is not trusted)", { timeout: 10_000 }, async () => {
   const { e, t } = engine();
   const resets: { reason: string; kept: number; dropped: number }[] = [];
