@@ -532,7 +532,10 @@ async function main(): Promise<void> {
 
   const results: BenchResults = {
     date: new Date().toISOString(),
-    command: "npm run " + (mode === "full" ? "bench" : `bench:${mode}`),
+    // what produced this report: the npm script, or the exact command line when options were given
+    command: process.argv.slice(2).every((a) => a === `--${mode}`)
+      ? "npm run " + (mode === "full" ? "bench" : `bench:${mode}`)
+      : ["node dist/bench/run.js", ...process.argv.slice(2)].join(" "),
     mode,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, kernel: release() },
     loadAvg: { start: round(loadavg()[0]!, 2), end: 0 },
