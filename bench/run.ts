@@ -489,7 +489,7 @@ function renderOnly(): void {
 const USAGE = `usage: node dist/bench/run.js [--smoke | --profile | --render] [--targets a,b,c,d,e,f,o] [--loads 0,1,2,3]
        [--no-fanout] [--no-idle] [--no-trace] [--no-docsize] [--out file.json] [--md file.md] [--help]
 A full run (no --smoke/--profile) writes bench/results/latest.json and docs/benchmarks.md unless
---out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG,
+--out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG, BENCH_HEAP_SPACES,
 BENCH_LOADGEN_ARGS, BENCH_TRACES_DIR.`;
 const FLAGS = new Set(["--smoke", "--profile", "--render", "--no-fanout", "--no-idle", "--no-trace", "--no-docsize"]);
 const VALUED = new Set(["--targets", "--loads", "--out", "--md"]);
