@@ -489,7 +489,7 @@ function renderOnly(): void {
 const USAGE = `usage: node dist/bench/run.js [--smoke | --profile | --render] [--targets a,b,c,d,e,f,o] [--loads 0,1,2,3]
        [--no-fanout] [--no-idle] [--no-trace] [--no-docsize] [--out file.json] [--md file.md] [--help]
 A full run (no --smoke/--profile) writes bench/results/latest.json and docs/benchmarks.md unless
---out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG,
+--out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG, BENCH_HEAP_SPACES,
 BENCH_LOADGEN_ARGS, BENCH_TRACES_DIR.`;
 const FLAGS = new Set(["--smoke", "--profile", "--render", "--no-fanout", "--no-idle", "--no-trace", "--no-docsize"]);
 const VALUED = new Set(["--targets", "--loads", "--out", "--md"]);
@@ -532,7 +532,10 @@ async function main(): Promise<void> {
 
   const results: BenchResults = {
     date: new Date().toISOString(),
-    command: "npm run " + (mode === "full" ? "bench" : `bench:${mode}`),
+    // what produced this report: the npm script, or the exact command line when options were given
+    command: process.argv.slice(2).every((a) => a === `--${mode}`)
+      ? "npm run " + (mode === "full" ? "bench" : `bench:${mode}`)
+      : ["node dist/bench/run.js", ...process.argv.slice(2)].join(" "),
     mode,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, kernel: release() },
     loadAvg: { start: round(loadavg()[0]!, 2), end: 0 },

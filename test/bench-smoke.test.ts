@@ -2,11 +2,14 @@
  * Keeps the benchmark harness from rotting: runs the smoke version of `npm run bench`
  * (`node dist/bench/run.js --smoke`, a few seconds) and checks that every target produced a result
  * with deliveries and no losses, that the idle-connection and trace-replay jobs ran, and that the
- * report renders. No timing assertions: this machine's speed is not under test here.
+ * report renders; and that a bench stopped by SIGTERM leaves nothing running. No timing assertions:
+ * this machine's speed is not under test here.
  */
 import { test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { setTimeout as delay } from "node:timers/promises";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,6 +63,48 @@ test("bench smoke: every target and peer delivers every edit; idle, both trace r
     assert.match(text, /## Targets \(issue 13\)/);
     assert.match(text, /Hocuspocus/);
     assert.match(text, /## Commit cost against document size/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** True while `pid` is a live process (a zombie, killed but not yet reaped, counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+test("a bench stopped by SIGTERM leaves no redis-server or server process behind", { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), "bench-stop-"));
+  try {
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, "dist", "bench", "run.js"), "--smoke", "--targets", "b", "--no-trace", "--no-docsize", "--out", join(dir, "x.json"), "--md", join(dir, "x.md")],
+      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    // the fan-out line: redis-server and both server processes are up, the idle job comes next
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        if (/ b room /.test(out)) resolve();
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      void exited.then(() => reject(new Error(`bench exited before its first result:\n${out}`)));
+    });
+    const children = execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+    const names = children.map((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim());
+    assert.ok(names.includes("redis-server"), `the bench's children: ${names.join(", ")}`);
+    child.kill("SIGTERM");
+    assert.equal(await exited, 128 + 15);
+    // SIGKILLed as the bench exits; give the kernel a moment to finish them (bounded)
+    for (let i = 0; i < 250 && children.some(alive); i++) await delay(20);
+    assert.deepEqual(children.filter(alive).map((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim()), [], "children still running 5 s after the bench exited");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@
  * Nothing here is loaded by the production server.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import v8 from "node:v8";
 
 export interface ChildStats {
   pid: number;
@@ -49,6 +50,11 @@ export function serveBench(port: number, connections: () => number, close: () =>
       if (m.gc && gc) {
         gc();
         gc();
+      }
+      // diagnostics (with BENCH_CHILD_LOG): each V8 heap space as [name, size, used, physical] in KiB
+      if (process.env.BENCH_HEAP_SPACES) {
+        const spaces = v8.getHeapSpaceStatistics().map((x) => [x.space_name, ...[x.space_size, x.space_used_size, x.physical_space_size].map((b) => Math.round(b / 1024))]);
+        console.error(`heap spaces at stats ${m.id}: ${JSON.stringify(spaces)}`);
       }
       const cpu = process.cpuUsage();
       const mem = process.memoryUsage();

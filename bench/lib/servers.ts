@@ -24,6 +24,9 @@ const live = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of live) c.kill("SIGKILL");
 });
+// A bench stopped by a signal exits through `exit`, so that the handlers above and the
+// redis-servers' (test/helpers/redis-server.ts killOnExit) leave nothing running.
+for (const [signal, n] of [["SIGINT", 2], ["SIGTERM", 15]] as const) process.once(signal, () => process.exit(128 + n));
 
 export function startChild(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerChild> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Cluster, Redis } from "ioredis";
-import { freePort } from "./redis-server.js";
+import { freePort, killOnExit } from "./redis-server.js";
 
 const exec = promisify(execFile);
 
@@ -99,6 +99,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
 
   const launch = async (n: ClusterNode): Promise<void> => {
     const proc = spawn("redis-server", args(n), { stdio: ["ignore", "ignore", "pipe"] });
+    killOnExit(proc);
     n.proc = proc;
     let stderr = "";
     let failure: Error | undefined;

@@ -1,6 +1,7 @@
 /**
  * Spawns a real `redis-server` for tests: 127.0.0.1, a free port, no persistence, its own temp dir,
- * keyspace notifications off by default (so the store's CONFIG SET is exercised).
+ * keyspace notifications off by default (so the store's CONFIG SET is exercised). A server still
+ * running when this process exits is killed with it (SIGKILL from an `exit` handler).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -81,8 +82,21 @@ export async function startRedis(opts: { args?: string[]; port?: number } = {}):
   };
 }
 
+/** Child processes (redis-servers) to SIGKILL if they still run when this process exits. */
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const p of running) p.kill("SIGKILL");
+});
+
+/** Kills `proc` (SIGKILL) if it still runs when this process exits, e.g. a bench stopped by a signal. */
+export function killOnExit(proc: ChildProcess): void {
+  running.add(proc);
+  proc.once("exit", () => running.delete(proc));
+}
+
 async function launch(args: string[], port: number): Promise<ChildProcess> {
   const proc = spawn("redis-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+  killOnExit(proc);
   let failure: Error | undefined;
   proc.on("error", (err: NodeJS.ErrnoException) => {
     failure =
