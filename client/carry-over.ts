@@ -12,7 +12,7 @@
  * Units: positions in UTF-16 code units.
  */
 import { ChangeSet, type ChangeSpec, type Text } from "@codemirror/state";
-import { DIFF_DELETE, DIFF_INSERT, makeDiff } from "@sanity/diff-match-patch";
+import { cleanupSemantic, DIFF_DELETE, DIFF_INSERT, makeDiff } from "@sanity/diff-match-patch";
 import { LINE_SEPARATOR, wireProblem } from "../protocol/wire.js";
 
 /**
@@ -23,12 +23,15 @@ export const CARRY_DIFF_TIMEOUT_SECONDS = 0.5;
 
 /**
  * The changes that turn `from` into `to`, as one ChangeSet over `from` (a character diff, exact
- * whatever the timeout cuts short; positions in UTF-16 code units).
+ * whatever the timeout cuts short; positions in UTF-16 code units). The diff is cleaned up into
+ * human-sized pieces (diff-match-patch's semantic cleanup): a rewritten passage becomes one
+ * replacement instead of many single characters that happen to match, so an edit carried over it
+ * lands at its edge rather than inside unrelated text.
  */
 export function diffChanges(from: string, to: string): ChangeSet {
   const specs: ChangeSpec[] = [];
   let pos = 0;
-  for (const [op, text] of makeDiff(from, to, { timeout: CARRY_DIFF_TIMEOUT_SECONDS, checkLines: true })) {
+  for (const [op, text] of cleanupSemantic(makeDiff(from, to, { timeout: CARRY_DIFF_TIMEOUT_SECONDS, checkLines: true }))) {
     if (op === DIFF_INSERT) specs.push({ from: pos, insert: text });
     else {
       if (op === DIFF_DELETE) specs.push({ from: pos, to: pos + text.length });

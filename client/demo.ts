@@ -322,8 +322,9 @@ async function open(): Promise<void> {
     if (status === "connected") readonlyEl.hidden = client.mode !== "view_only";
   });
   client.on("error", showError);
-  client.on("reset", ({ reason, dropped }) => {
-    if (dropped > 0) showError(new Error(`the document was reloaded from the server (${reason}); ${dropped} unsent edit(s) dropped`));
+  client.on("reset", ({ reason, dropped, kept }) => {
+    const carried = kept > 0 ? `; ${kept} edit(s) typed offline were kept` : "";
+    if (dropped > 0) showError(new Error(`the document was reloaded from the server (${reason}); ${dropped} unconfirmed edit(s) dropped${carried}`));
   });
   client.on("expired", () => {
     // The codespace's stored state is gone: start over on a fresh (empty) one with the same token.

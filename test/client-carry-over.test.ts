@@ -64,6 +64,20 @@ test("carryOnto maps edits made on a base onto a snapshot, never splitting a sur
   );
 });
 
+test("an edit carried over a passage the others rewrote lands at its edge, not inside their text", { timeout: 10_000 }, () => {
+  const base = "def f():\n    return 1\n\ndef g():\n    return 2\n";
+  const at = base.indexOf("1\n");
+  const unsent = ChangeSet.of([{ from: at, insert: "42 + " }], base.length, LINE_SEPARATOR);
+  // the others replaced f by comments and kept g
+  const snapshot = "# computes nothing useful\n# cleaned up on review\n\ndef g():\n    return 2\n";
+  const carried = carryOnto(textOf(base), unsent, textOf(snapshot));
+  assert.ok(carried);
+  const result = carried.apply(textOf(snapshot)).toString();
+  assert.ok(result.includes("# computes nothing useful\n# cleaned up on review\n"), `their text was cut: ${JSON.stringify(result)}`);
+  assert.ok(result.includes("def g():\n    return 2\n"));
+  assert.equal(result.split("42 + ").length - 1, 1);
+});
+
 test("a client offline while more than HISTORY_LENGTH updates are accepted keeps what it typed offline", { timeout: 30_000 }, async () => {
   const token = `tmp-${randomUUID()}`;
   const open = async (): Promise<CodespaceClient> => {
