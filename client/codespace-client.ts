@@ -57,6 +57,7 @@ export class CodespaceClient extends TypedEmitter<CodespaceClientEvents> {
       clientID: opts.clientID ?? randomClientID(),
       ...(opts.gapTimeoutMs !== undefined && { gapTimeoutMs: opts.gapTimeoutMs }),
       ...(opts.maxMessageBytes !== undefined && { maxMessageBytes: opts.maxMessageBytes }),
+      ...(opts.limits !== undefined && { limits: opts.limits }),
     });
     this.#connection = connection;
     this.#engine = engine;

@@ -4,7 +4,8 @@
  */
 import { ChangeSet, EditorState, type Text } from "@codemirror/state";
 import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
-import { canonicalChanges, composeAll, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
+import { DEFAULT_LIMITS } from "../protocol/constants.js";
+import { canonicalChanges, changesToWire, composeAll, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
 
 /** A fresh state holding `doc` at synced `version`, with no unconfirmed updates. */
 export function createCollabState(doc: string | Text, version: number, clientID?: string): EditorState {
@@ -18,10 +19,37 @@ export function createCollabState(doc: string | Text, version: number, clientID?
 }
 
 /**
+ * `changes` as consecutive ChangeSets of at most `max` changes each (the server refuses an update
+ * with more than MAX_CHANGES_PER_UPDATE): the first holds the first `max` changes, each next one the
+ * next `max`, at their positions in the document the previous ones produce. Composed in order they
+ * make `changes`; each is canonical (built from its wire form). `[changes]` when it has at most `max`.
+ */
+export function splitChanges(changes: ChangeSet, max: number = DEFAULT_LIMITS.maxChangesPerUpdate): ChangeSet[] {
+  const wire = changesToWire(changes);
+  if (wire.length <= max) return [changes];
+  const out: ChangeSet[] = [];
+  let shift = 0;
+  let length = changes.length;
+  for (let i = 0; i < wire.length; i += max) {
+    const chunk = wire.slice(i, i + max);
+    const set = ChangeSet.of(
+      chunk.map((c) => ({ from: c.from + shift, to: c.to + shift, insert: c.insert })),
+      length,
+      LINE_SEPARATOR,
+    );
+    for (const c of chunk) shift += c.insert.length - (c.to - c.from);
+    length = set.newLength;
+    out.push(set);
+  }
+  return out;
+}
+
+/**
  * Rebuilds `state` so that its unconfirmed updates are exactly what will be sent:
  * - the first `keep` updates (sent before: the server may hold them, so they keep their
  *   granularity for deduplication) stay one by one, minus those that became empty;
- * - all later ones are composed into a single update (dropped if empty);
+ * - all later ones are composed into a single update (dropped if empty), split into consecutive
+ *   updates of at most `maxChanges` changes (`splitChanges`) when it has more;
  * - every update takes the structure the server rebuilds from its wire form (`canonicalChanges`),
  *   so that later mappings over concurrent changes give the same result here and on the server.
  *
@@ -33,13 +61,15 @@ export function compactUnconfirmed(
   state: EditorState,
   confirmed: Text,
   keep: number,
+  maxChanges: number = DEFAULT_LIMITS.maxChangesPerUpdate,
 ): { state: EditorState; kept: number } {
   const updates = sendableUpdates(state);
   keep = Math.min(keep, updates.length);
   const prefix = updates.slice(0, keep);
   const tail = updates.slice(keep);
   const ready = (u: { changes: ChangeSet }) => !u.changes.empty && isCanonical(u.changes);
-  if (prefix.every(ready) && (tail.length === 0 || (tail.length === 1 && ready(tail[0]!)))) {
+  const small = (u: { changes: ChangeSet }) => changesToWire(u.changes).length <= maxChanges;
+  if (prefix.every(ready) && (tail.length === 0 || (tail.length === 1 && ready(tail[0]!) && small(tail[0]!)))) {
     return { state, kept: keep };
   }
   let next = createCollabState(confirmed, getSyncedVersion(state), getClientID(state));
@@ -50,7 +80,7 @@ export function compactUnconfirmed(
     kept++;
   }
   const composed = tail.reduce((acc, u) => acc.compose(u.changes), ChangeSet.empty(next.doc.length));
-  if (!composed.empty) next = next.update({ changes: canonicalChanges(composed) }).state;
+  if (!composed.empty) for (const part of splitChanges(canonicalChanges(composed), maxChanges)) next = next.update({ changes: part }).state;
   if (!next.doc.eq(state.doc)) throw new Error("compactUnconfirmed: rebuilt document differs (confirmed doc out of sync)");
   next = next.update({ selection: state.selection }).state;
   return { state: next, kept };

@@ -8,6 +8,7 @@ export { CodespaceClientError, type ClientErrorCode } from "./errors.js";
 export type {
   CodespaceClientEvents,
   ConnectionStatus,
+  BatchLimits,
   ConnectOptions,
   ResetEvent,
   ResetReason,

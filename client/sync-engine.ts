@@ -41,7 +41,7 @@ import { compactUnconfirmed, createCollabState, receiveServerUpdates } from "./c
 import { TypedEmitter } from "./emitter.js";
 import { CodespaceClientError, TRANSIENT_CODES } from "./errors.js";
 import { dropOversized } from "./oversized.js";
-import type { ResetEvent, ResetReason } from "./types.js";
+import type { BatchLimits, ResetEvent, ResetReason } from "./types.js";
 import { UpdateBuffer } from "./update-buffer.js";
 import { Waiters } from "./waiters.js";
 
@@ -80,6 +80,8 @@ export interface SyncEngineOptions {
   gapTimeoutMs?: number;
   /** Largest `insert_value` message sent, bytes. Default DEFAULT_LIMITS.maxMessageBytes. */
   maxMessageBytes?: number;
+  /** The server's batch limits (default: DEFAULT_LIMITS'); see `batchPrefix` and `splitChanges`. */
+  limits?: Partial<BatchLimits>;
 }
 
 export interface SyncEngineEvents {
@@ -107,6 +109,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   readonly #clientID: string;
   readonly #gapTimeoutMs: number;
   readonly #maxMessageBytes: number;
+  readonly #limits: BatchLimits;
   #phase: SyncPhase = { kind: "unloaded" };
   #state: EditorState;
   /** The document at the synced version (what the server holds at `version`). */
@@ -139,6 +142,8 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#clientID = opts.clientID;
     this.#gapTimeoutMs = opts.gapTimeoutMs ?? 200;
     this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
+    const { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch } = DEFAULT_LIMITS;
+    this.#limits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, ...opts.limits };
     this.#state = createCollabState("", 0, this.#clientID);
     this.#confirmed = this.#state.doc;
   }
@@ -468,7 +473,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     if (!online || online.pull !== "idle" || online.push.kind !== "idle") return;
     if (this.#mode !== "edit" || this.pending === 0) return;
     try {
-      const compacted = compactUnconfirmed(this.#state, this.#confirmed, this.#sentPrefix);
+      const compacted = compactUnconfirmed(this.#state, this.#confirmed, this.#sentPrefix, this.#limits.maxChangesPerUpdate);
       this.#state = compacted.state;
       this.#sentPrefix = compacted.kept;
     } catch (err) {
@@ -477,7 +482,10 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     }
     const pending = sendableUpdates(this.#state);
     if (pending.length === 0) return this.#waiters.check();
-    const updates: WireUpdate[] = pending.map((u) => ({ clientID: u.clientID, changes: changesToWire(u.changes) }));
+    const updates = batchPrefix(
+      pending.map((u): WireUpdate => ({ clientID: u.clientID, changes: changesToWire(u.changes) })),
+      this.#limits,
+    );
     const json = JSON.stringify(updates);
     // UTF-8 is at most 3 bytes per UTF-16 code unit: measure exactly only when it may matter
     const bytes = json.length * 3 + 256 > this.#maxMessageBytes ? new TextEncoder().encode(json).length + 256 : 0;
@@ -490,7 +498,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
       return this.#afterSync();
     }
     online.push = { kind: "sending", key: `${this.#epoch}:${this.version}:${json.length}` };
-    this.#sentPrefix = pending.length;
+    this.#sentPrefix = updates.length;
     const link = this.#link;
     const gen = this.#resetGen;
     this.#transport.insertValue({ epoch: this.#epoch, version: this.version, updates }).then(
@@ -564,4 +572,20 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   #report(error: WireError, prefix = ""): void {
     this.emit("error", new CodespaceClientError(error.code, prefix + error.message));
   }
+}
+
+/**
+ * The longest prefix of `updates` (at least the first) that one `insert_value` may carry: at most
+ * `maxUpdatesPerBatch` updates and `maxChangesPerBatch` changes in all (protocol rule 2: a batch
+ * carries every unconfirmed update, or the oldest ones; the rest go once those are confirmed).
+ */
+export function batchPrefix(updates: WireUpdate[], limits: BatchLimits): WireUpdate[] {
+  let changes = 0;
+  let n = 0;
+  for (const u of updates) {
+    if (n > 0 && (n >= limits.maxUpdatesPerBatch || changes + u.changes.length > limits.maxChangesPerBatch)) break;
+    changes += u.changes.length;
+    n++;
+  }
+  return n === updates.length ? updates : updates.slice(0, n);
 }

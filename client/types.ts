@@ -6,6 +6,16 @@ import type { ChangeSet } from "@codemirror/state";
 import type { Mode, SelectionBroadcast } from "../protocol/events.js";
 import type { CodespaceClientError } from "./errors.js";
 
+/** The server's limits on one `insert_value` that the client splits its updates by. */
+export interface BatchLimits {
+  /** Most changes in one update (MAX_CHANGES_PER_UPDATE). */
+  maxChangesPerUpdate: number;
+  /** Most changes in one batch, all updates together (MAX_CHANGES_PER_BATCH). */
+  maxChangesPerBatch: number;
+  /** Most updates in one batch (MAX_UPDATES_PER_BATCH). */
+  maxUpdatesPerBatch: number;
+}
+
 export interface ConnectOptions {
   /** Socket.IO transports, in order of preference. Default `["polling", "websocket"]` (upgrade). */
   transports?: ("polling" | "websocket")[];
@@ -22,6 +32,13 @@ export interface ConnectOptions {
    * Default 4194304 (the server's default).
    */
   maxMessageBytes?: number;
+  /**
+   * The server's limits on a batch (its MAX_CHANGES_PER_UPDATE, MAX_CHANGES_PER_BATCH,
+   * MAX_UPDATES_PER_BATCH; default: the server's defaults, 1000, 2000, 1000). A local update with
+   * more changes (a replace-all) is sent as several updates, and a batch that would exceed a limit
+   * goes as its first updates, the rest after they are confirmed.
+   */
+  limits?: Partial<BatchLimits>;
   /**
    * How long an acknowledgement of `insert_value` or `pull` may take, ms (socket.io-client's
    * `timeout()`); past it the client drops the connection and resyncs on a new one (nothing is lost:

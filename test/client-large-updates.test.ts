@@ -1,0 +1,106 @@
+/**
+ * Local updates larger than the server's batch limits (MAX_CHANGES_PER_UPDATE 1000,
+ * MAX_CHANGES_PER_BATCH 2000 by default), e.g. a replace-all, or offline edits carried around many
+ * of the others' changes: the client splits an update into consecutive ones (collab-state.ts
+ * `splitChanges`) and sends a batch's first updates when all would exceed a limit (sync-engine.ts
+ * `batchPrefix`). Before, the server refused the batch with `invalid_payload` and the client dropped
+ * every unconfirmed edit. Property test of the split (fast-check), then a real in-process server.
+ */
+import { after, before, test } from "./helpers/bounded.js";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import fc from "fast-check";
+import { ChangeSet, Text } from "@codemirror/state";
+import { CodespaceClient } from "../client/index.js";
+import { splitChanges } from "../client/collab-state.js";
+import { changesToWire, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
+import type { CodespaceServer } from "../server/index.js";
+import { startInProcessServer } from "./helpers/in-process-server.js";
+
+let srv: CodespaceServer;
+let url: string;
+const clients: CodespaceClient[] = [];
+
+before(async () => {
+  ({ server: srv, url } = await startInProcessServer({ LOG_LEVEL: "error" }));
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await srv?.close();
+});
+
+test("splitChanges: parts of at most `max` changes, canonical, composing to the original", { timeout: 60_000 }, () => {
+  const doc = fc.array(fc.constantFrom("a", "bc", "\n", "\r", "😀", "é"), { minLength: 1, maxLength: 60 }).map((p) => p.join(""));
+  fc.assert(
+    fc.property(doc, fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom("", "x", "\n", "yz", "😀")), { maxLength: 40 }), fc.integer({ min: 1, max: 7 }), (text, edits, max) => {
+      // non-overlapping changes at distinct sorted positions
+      const seen = new Set<number>();
+      const specs: { from: number; to: number; insert: string }[] = [];
+      let last = -1;
+      for (const [at, len, insert] of edits.map(([a, l, i]) => [a % (text.length + 1), l, i] as const).sort((x, y) => x[0] - y[0])) {
+        if (at <= last || seen.has(at)) continue;
+        const to = Math.min(text.length, at + len);
+        if (to === at && insert === "") continue;
+        specs.push({ from: at, to, insert });
+        seen.add(at);
+        last = to;
+      }
+      const doc0 = Text.of(text.split(LINE_SEPARATOR));
+      const set = ChangeSet.of(specs, text.length, LINE_SEPARATOR);
+      const parts = splitChanges(set, max);
+      assert.equal(parts.length, Math.max(1, Math.ceil(changesToWire(set).length / max)));
+      let d = doc0;
+      for (const p of parts) {
+        assert.ok(changesToWire(p).length <= max);
+        assert.equal(p.length, d.length);
+        if (parts.length > 1) assert.ok(isCanonical(p));
+        d = p.apply(d);
+      }
+      assert.equal(d.toString(), set.apply(doc0).toString());
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("a replace-all of 2,500 matches is sent in limited updates and batches and reaches everyone", { timeout: 30_000 }, async () => {
+  const token = `tmp-${randomUUID()}`;
+  const errors: string[] = [];
+  const open = async (): Promise<CodespaceClient> => {
+    const c = await CodespaceClient.connect(url, token, { transports: ["websocket"] });
+    c.on("error", (err) => errors.push(`${err.code} ${err.message}`));
+    clients.push(c);
+    return c;
+  };
+  const a = await open();
+  const b = await open();
+  a.applyLocal([{ from: 0, to: 0, insert: "foo bar\n".repeat(2500) }]);
+  await a.whenSynced();
+  await b.waitForVersion(a.version);
+  const before = a.version;
+  const batches: number[] = [];
+  let largest = 0;
+  a.socket.prependAnyOutgoing((event: string, payload: { updates?: { changes: unknown[] }[] }) => {
+    if (event !== "insert_value") return;
+    const counts = payload.updates!.map((u) => u.changes.length);
+    largest = Math.max(largest, ...counts);
+    batches.push(counts.reduce((x, y) => x + y, 0));
+  });
+  // one local update: every "foo" becomes "qux", plus an edit typed right after
+  const text = a.text;
+  const all = [...text.matchAll(/foo/g)].map((m) => ({ from: m.index!, to: m.index! + 3, insert: "qux" }));
+  assert.equal(all.length, 2500);
+  a.applyLocal(all);
+  a.applyLocal([{ from: a.text.length, to: a.text.length, insert: "// renamed\n" }]);
+  await a.whenSynced();
+  await b.waitForVersion(a.version);
+  assert.deepEqual(errors, []);
+  assert.ok(largest <= 1000, `an update of ${largest} changes was sent`);
+  assert.equal(a.text, "qux bar\n".repeat(2500) + "// renamed\n");
+  assert.equal(b.text, a.text);
+  assert.ok(batches.length >= 2 && batches.every((n) => n <= 2000), `batches of ${batches.join(", ")} changes`);
+  assert.equal(batches.reduce((x, y) => x + y, 0), 2501);
+  assert.ok(a.version - before >= 3, "at least three updates (1000 + 1000 + 500 changes, and the comment)");
+  const fresh = await open();
+  assert.equal(fresh.text, a.text);
+});
