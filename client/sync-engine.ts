@@ -190,7 +190,13 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
       return;
     }
     const reload = phase.kind === "offline" && phase.reload;
-    if (p.epoch !== this.#epoch || reload || p.version < this.version) {
+    if (p.mode !== "edit" && this.pending > 0) {
+      // The right to edit was taken while we were away: what is unconfirmed can never be sent, and
+      // would stay on screen as a text nobody else has.
+      this.#report({ code: "forbidden", message: "this connection came back view_only; local changes not yet confirmed are dropped" });
+      this.#resetTo(p.version, p.code, p.epoch, "rejected");
+      this.#drain();
+    } else if (p.epoch !== this.#epoch || reload || p.version < this.version) {
       this.#resetTo(p.version, p.code, p.epoch, p.epoch !== this.#epoch ? "epoch" : reload ? this.#reloadReason : "desync");
       this.#drain();
     } else if (p.version > this.version) {

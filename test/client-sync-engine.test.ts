@@ -217,8 +217,8 @@ test("version_too_old refused to a pull reloads from the next connected snapshot
   assert.deepEqual(carried.payload.updates, [{ clientID: "me", changes: [{ from: 2, to: 2, insert: "!" }] }]);
 });
 
-test("version_too_old on a connection that came back view_only drops the edits typed offline instead of carrying what can never be sent", { timeout: 10_000 }, async () => {
-  const { e, t } = engine();
+test("a connection back view_only and behind the server drops the edits typed offline at once instead of carrying what can never be sent", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
   const resets: { reason: string; kept: number; dropped: number }[] = [];
   e.on("reset", (r) => resets.push(r));
   e.connected(connected(5, "abc"));
@@ -226,13 +226,13 @@ test("version_too_old on a connection that came back view_only drops the edits t
   e.applyLocal([{ from: 1, to: 1, insert: "!" }]);
   // the site took the edit right away meanwhile: the new handshake says view_only
   e.connected({ ...connected(700, "xabc"), mode: "view_only" });
-  const pull = await t.next(t.pulls);
-  pull.answer({ ok: true, version: 700, code: "xabc" });
   await flushMicrotasks();
-  assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["version_too_old", 1, 0]]);
+  assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["rejected", 1, 0]]);
   assert.equal(e.state.doc.toString(), "xabc", "the same text as the server's and every other client's");
   assert.equal(e.pending, 0);
-  assert.equal(t.inserts.length, 0);
+  assert.equal(e.version, 700);
+  assert.deepEqual(errors.map((err) => err.code), ["forbidden"]);
+  assert.equal(t.inserts.length + t.pulls.length, 0);
 });
 
 test("a desync reload still drops every unconfirmed change (the local copy is not trusted)", { timeout: 10_000 }, async () => {
@@ -250,6 +250,22 @@ test("a desync reload still drops every unconfirmed change (the local copy is no
   assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["desync", 1, 0]]);
   assert.equal(e.state.doc.toString(), "abz");
   assert.equal(e.pending, 0);
+});
+
+test("a connection back view_only at the same version drops the unconfirmed edits instead of keeping them unsendable", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  const resets: { reason: string; dropped: number; kept: number }[] = [];
+  e.on("reset", (r) => resets.push(r));
+  e.connected(connected(3, "abc"));
+  e.disconnected("transport close");
+  e.applyLocal([{ from: 0, to: 0, insert: "mine " }]);
+  e.connected({ ...connected(3, "abc"), mode: "view_only" });
+  await flushMicrotasks();
+  assert.equal(e.state.doc.toString(), "abc", "shows the server's text");
+  assert.equal(e.pending, 0);
+  assert.deepEqual(resets.map((r) => [r.reason, r.dropped, r.kept]), [["rejected", 1, 0]]);
+  assert.deepEqual(errors.map((err) => err.code), ["forbidden"]);
+  assert.equal(t.inserts.length, 0);
 });
 
 test("an ack that never comes (transport rejects on a live link) drops the connection to resync", { timeout: 10_000 }, async () => {
