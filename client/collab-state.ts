@@ -47,7 +47,10 @@ export function splitChanges(changes: ChangeSet, max: number = DEFAULT_LIMITS.ma
 /**
  * Rebuilds `state` so that its unconfirmed updates are exactly what will be sent:
  * - the first `keep` updates (sent before: the server may hold them, so they keep their
- *   granularity for deduplication) stay one by one, minus those that became empty;
+ *   granularity for deduplication) stay one by one, minus those that became empty, up to the first
+ *   one that mapping over concurrent changes grew past `maxChanges` (a replaced range the others
+ *   inserted into becomes two changes): the server would refuse it as is (`invalid_payload`), so it
+ *   and all after it are treated as never sent;
  * - all later ones are composed into a single update (dropped if empty), split into consecutive
  *   updates of at most `maxChanges` changes (`splitChanges`) when it has more;
  * - every update takes the structure the server rebuilds from its wire form (`canonicalChanges`),
@@ -65,6 +68,8 @@ export function compactUnconfirmed(
 ): { state: EditorState; kept: number } {
   const updates = sendableUpdates(state);
   keep = Math.min(keep, updates.length);
+  const grown = updates.slice(0, keep).findIndex((u) => changesToWire(u.changes).length > maxChanges);
+  if (grown >= 0) keep = grown;
   const prefix = updates.slice(0, keep);
   const tail = updates.slice(keep);
   const ready = (u: { changes: ChangeSet }) => !u.changes.empty && isCanonical(u.changes);

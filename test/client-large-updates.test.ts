@@ -104,3 +104,53 @@ test("a replace-all of 2,500 matches is sent in limited updates and batches and 
   const fresh = await open();
   assert.equal(fresh.text, a.text);
 });
+
+test("a split update resent after the others inserted inside a replaced range is split again, not refused", { timeout: 30_000 }, async () => {
+  // A rate limit of one insert_value per second per socket makes the replace-all's first batch come
+  // back `rate_limited` (transient: resent after a backoff) while B types inside a "foo" it replaces.
+  // Mapped over B's insert, that replacement becomes two changes: the sent update of 1000 changes
+  // has 1001, which the server refuses (before: invalid_payload, the whole replace-all dropped).
+  const limited = await startInProcessServer({ LOG_LEVEL: "error", RATE_LIMIT_EVENTS: "1", RATE_LIMIT_WINDOW_MS: "1000" });
+  const own: CodespaceClient[] = [];
+  try {
+    const token = `tmp-${randomUUID()}`;
+    const errors: string[] = [];
+    const open = async (name: string): Promise<CodespaceClient> => {
+      const c = await CodespaceClient.connect(limited.url, token, { transports: ["websocket"] });
+      c.on("error", (err) => errors.push(`${name}: ${err.code} ${err.message}`));
+      own.push(c);
+      return c;
+    };
+    const a = await open("a");
+    const b = await open("b");
+    b.applyLocal([{ from: 0, to: 0, insert: "foo bar\n".repeat(1500) }]);
+    await b.whenSynced();
+    await a.waitForVersion(b.version);
+    const sent: number[][] = [];
+    let typed: Promise<void> | undefined;
+    a.socket.prependAnyOutgoing((event: string, payload: { updates?: { changes: unknown[] }[] }) => {
+      if (event !== "insert_value") return;
+      sent.push(payload.updates!.map((u) => u.changes.length));
+      if (sent.length === 2) {
+        b.applyLocal([{ from: 1, to: 1, insert: "Z" }]); // "fZoo": inside the first replaced range
+        typed = b.whenSynced();
+      }
+    });
+    a.applyLocal([{ from: a.text.length, to: a.text.length, insert: "x" }]); // spends a's one event
+    await a.whenSynced();
+    const all = [...a.text.matchAll(/foo/g)].map((m) => ({ from: m.index!, to: m.index! + 3, insert: "quux" }));
+    a.applyLocal(all);
+    await a.whenSynced();
+    await typed;
+    await b.waitForVersion(a.version);
+    await a.waitForVersion(b.version);
+    assert.deepEqual(errors, []);
+    assert.ok(sent.length >= 3, `the replace-all's first batch was refused and resent (${JSON.stringify(sent)})`);
+    assert.ok(sent.flat().every((n) => n <= 1000), `updates of ${JSON.stringify(sent)} changes were sent`);
+    assert.equal(a.text, "quuxZ bar\n" + "quux bar\n".repeat(1499) + "x"); // B's Z kept, every foo replaced once
+    assert.equal(b.text, a.text);
+  } finally {
+    for (const c of own) c.close();
+    await limited.close();
+  }
+});
