@@ -143,7 +143,10 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#gapTimeoutMs = opts.gapTimeoutMs ?? 200;
     this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
     const { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch } = DEFAULT_LIMITS;
-    this.#limits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, ...opts.limits };
+    const limits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, ...opts.limits };
+    // An update must also fit in a batch alone: a server may allow fewer changes per batch than per update.
+    limits.maxChangesPerUpdate = Math.min(limits.maxChangesPerUpdate, limits.maxChangesPerBatch);
+    this.#limits = limits;
     this.#state = createCollabState("", 0, this.#clientID);
     this.#confirmed = this.#state.doc;
   }
