@@ -84,7 +84,8 @@ export function compactUnconfirmed(
     next = next.update({ changes: canonicalChanges(u.changes) }).state;
     kept++;
   }
-  const composed = tail.reduce((acc, u) => acc.compose(u.changes), ChangeSet.empty(next.doc.length));
+  // balanced (composeAll): left to right is O(n²) in the updates typed offline or while a batch was in flight
+  const composed = tail.length ? composeAll(tail.map((u) => u.changes)) : ChangeSet.empty(next.doc.length);
   if (!composed.empty) for (const part of splitChanges(canonicalChanges(composed), maxChanges)) next = next.update({ changes: part }).state;
   if (!next.doc.eq(state.doc)) throw new Error("compactUnconfirmed: rebuilt document differs (confirmed doc out of sync)");
   next = next.update({ selection: state.selection }).state;
