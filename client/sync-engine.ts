@@ -542,6 +542,9 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     } else if (code === "version_too_old") {
       this.#pull(); // answers with a snapshot
     } else if (TRANSIENT_CODES.has(code)) {
+      // A refused batch changed nothing: the server does not hold it, so a version_too_old reset
+      // while waiting carries it (with a split replace-all, dropping it would half-apply it).
+      this.#sentPrefix = 0;
       online.push = { kind: "backoff" };
       this.#pushRetry = setTimeout(() => {
         this.#pushRetry = undefined;

@@ -185,3 +185,63 @@ test("with option limits, a server allowing fewer changes per batch than per upd
     await small.close();
   }
 });
+
+test("a split replace-all refused rate_limited, then reset by version_too_old while offline, is carried whole", { timeout: 30_000 }, async () => {
+  // The first batch (2 x 1000 changes) comes back rate_limited; A goes offline during the backoff
+  // and others move the codespace past HISTORY_LENGTH. Before, the reset dropped that refused batch
+  // as "sent" and carried only the third update: 500 of 2,500 matches replaced, silently.
+  const limited = await startInProcessServer({ LOG_LEVEL: "error", RATE_LIMIT_EVENTS: "1", RATE_LIMIT_WINDOW_MS: "1000", HISTORY_LENGTH: "3" });
+  const own: CodespaceClient[] = [];
+  try {
+    const token = `tmp-${randomUUID()}`;
+    const errors: string[] = [];
+    const open = async (): Promise<CodespaceClient> => {
+      const c = await CodespaceClient.connect(limited.url, token, { transports: ["websocket"] });
+      c.on("error", (err) => errors.push(`${err.code} ${err.message}`));
+      own.push(c);
+      return c;
+    };
+    const a = await open();
+    const others = await Promise.all(Array.from({ length: 5 }, () => open()));
+    a.applyLocal([{ from: 0, to: 0, insert: "foo bar\n".repeat(2500) }]); // spends a's one event
+    await a.whenSynced();
+    await Promise.all(others.map((c) => c.waitForVersion(a.version)));
+    const resets: string[] = [];
+    a.on("reset", (r) => resets.push(`${r.reason} kept ${r.kept}`));
+    let sends = 0;
+    let typed: Promise<void> | undefined;
+    const offline = new Promise<void>((resolve) => a.socket.once("disconnect", () => resolve()));
+    a.socket.prependAnyOutgoing((event: string) => {
+      if (event !== "insert_value" || ++sends !== 1) return;
+      // the rate_limited answer is on its way; once a is offline the others type
+      typed = offline.then(async () => {
+        for (const c of others) {
+          c.applyLocal([{ from: c.text.length, to: c.text.length, insert: "//\n" }]);
+          await c.whenSynced();
+        }
+      });
+    });
+    a.applyLocal([...a.text.matchAll(/foo/g)].map((m) => ({ from: m.index!, to: m.index! + 3, insert: "qux" })));
+    // no event tells a transient refusal: watch the push side until it is backing off
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        const p = a.phase;
+        if (p.kind === "online" && p.push.kind === "backoff") resolve();
+        else setImmediate(check);
+      };
+      check();
+    });
+    a.socket.io.engine.close();
+    await typed;
+    await a.whenSynced();
+    const fresh = await open();
+    assert.deepEqual(errors, []);
+    assert.ok(resets.some((r) => r.startsWith("version_too_old")), `a version_too_old reset happened (${resets.join(", ")})`);
+    assert.equal(fresh.text, a.text);
+    assert.equal(a.text.split("foo").length - 1, 0, "every foo replaced");
+    assert.equal(a.text.split("qux").length - 1, 2500);
+  } finally {
+    for (const c of own) c.close();
+    await limited.close();
+  }
+});
