@@ -542,9 +542,12 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     } else if (code === "version_too_old") {
       this.#pull(); // answers with a snapshot
     } else if (TRANSIENT_CODES.has(code)) {
-      // A refused batch changed nothing: the server does not hold it, so a version_too_old reset
-      // while waiting carries it (with a split replace-all, dropping it would half-apply it).
-      this.#sentPrefix = 0;
+      // Refused by a guard (rate_limited, shutting_down: before anything is applied), the batch is
+      // not held by the server, so a version_too_old reset while waiting carries it (with a split
+      // replace-all, dropping it would half-apply it). Not store_unavailable or internal_error: the
+      // commit may have been applied (a timeout after Redis ran it), and only a resend of the same
+      // updates is recognised.
+      if (code === "rate_limited" || code === "shutting_down") this.#sentPrefix = 0;
       online.push = { kind: "backoff" };
       this.#pushRetry = setTimeout(() => {
         this.#pushRetry = undefined;

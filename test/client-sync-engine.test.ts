@@ -137,6 +137,23 @@ test("a transient refusal waits in backoff, then the batch is resent", { timeout
   assert.deepEqual(again.payload, first.payload);
 });
 
+test("after store_unavailable (the commit may have applied) the batch is resent exactly as sent, later edits beside it", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  e.connected(connected(0, ""));
+  e.applyLocal([{ from: 0, to: 0, insert: "a" }]);
+  const first = await t.next(t.inserts);
+  first.answer({ ok: false, error: { code: "store_unavailable", message: "timeout" } });
+  await flushMicrotasks();
+  e.applyLocal([{ from: 1, to: 1, insert: "b" }]);
+  const again = await t.next(t.inserts);
+  // the server may hold "a" (a timeout after Redis ran the commit): only the same update is
+  // recognised as a resend, so it is not merged with "b"
+  assert.deepEqual(again.payload.updates, [
+    { clientID: "me", changes: [{ from: 0, to: 0, insert: "a" }] },
+    { clientID: "me", changes: [{ from: 1, to: 1, insert: "b" }] },
+  ]);
+});
+
 test("a disconnect while sending goes offline; the next connected at the same version resends the batch", { timeout: 10_000 }, async () => {
   const { e, t } = engine();
   e.connected(connected(0, "ab"));
