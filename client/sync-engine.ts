@@ -57,8 +57,11 @@ export interface SyncTransport {
 export type PushState =
   /** Nothing sent and unacknowledged; a batch goes out when there are local updates. */
   | { kind: "idle" }
-  /** One `insert_value` in flight (`key` identifies the batch: epoch, version, size). */
-  | { kind: "sending"; key: string }
+  /**
+   * One `insert_value` in flight (`key` identifies the batch: epoch, version, size; `maxBytes`: an
+   * upper bound of its size in UTF-8 bytes).
+   */
+  | { kind: "sending"; key: string; maxBytes: number }
   /** Acked up to `version`; no new batch until broadcasts or a pull bring the synced version there. */
   | { kind: "confirming"; version: number }
   /** Refused with a transient code; resent after the backoff delay. */
@@ -103,6 +106,12 @@ const MAX_INVALID_STREAK = 3;
  * reconnect would resend it forever).
  */
 const MAX_CLOSE_STREAK = 3;
+/**
+ * The smallest MAX_MESSAGE_BYTES a server accepts (its configuration's minimum): a batch below it
+ * cannot be what closes the connection, so its losses (a flaky network) never count toward
+ * MAX_CLOSE_STREAK.
+ */
+const SMALLEST_SERVER_MESSAGE_LIMIT = 1024;
 
 export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   readonly #transport: SyncTransport;
@@ -213,9 +222,10 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   disconnected(reason: string): void {
     const phase = this.#phase;
     if (phase.kind === "closed") return;
-    if (phase.kind === "online" && phase.push.kind === "sending" && (reason === "transport close" || reason === "transport error")) {
-      this.#closeStreak = phase.push.key === this.#closedKey ? this.#closeStreak + 1 : 1;
-      this.#closedKey = phase.push.key;
+    const sending = phase.kind === "online" && phase.push.kind === "sending" ? phase.push : undefined;
+    if (sending && sending.maxBytes >= SMALLEST_SERVER_MESSAGE_LIMIT && (reason === "transport close" || reason === "transport error")) {
+      this.#closeStreak = sending.key === this.#closedKey ? this.#closeStreak + 1 : 1;
+      this.#closedKey = sending.key;
       if (this.#closeStreak >= MAX_CLOSE_STREAK) {
         const err = new CodespaceClientError(
           "message_too_large",
@@ -506,7 +516,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
       this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
       return this.#afterSync();
     }
-    online.push = { kind: "sending", key: `${this.#epoch}:${this.version}:${json.length}` };
+    online.push = { kind: "sending", key: `${this.#epoch}:${this.version}:${json.length}`, maxBytes: json.length * 3 + 256 };
     this.#sentPrefix = updates.length;
     const link = this.#link;
     const gen = this.#resetGen;

@@ -169,6 +169,24 @@ test("a disconnect while sending goes offline; the next connected at the same ve
   assert.deepEqual(resent.payload, lost.payload);
 });
 
+test("a small batch lost with the connection again and again (a flaky network) is resent each time, never taken for one above the server's limit", { timeout: 10_000 }, async () => {
+  const { e, t, errors } = engine();
+  const fatal: unknown[] = [];
+  e.on("fatal", (err) => fatal.push(err));
+  e.connected(connected(0, ""));
+  e.applyLocal([{ from: 0, to: 0, insert: "x" }]);
+  for (let i = 0; i < 5; i++) {
+    await t.next(t.inserts);
+    e.disconnected("transport close");
+    e.connected(connected(0, ""));
+  }
+  const last = await t.next(t.inserts);
+  assert.deepEqual(last.payload.updates, [{ clientID: "me", changes: [{ from: 0, to: 0, insert: "x" }] }]);
+  assert.deepEqual(fatal, []);
+  assert.deepEqual(errors, []);
+  assert.notEqual(e.phase.kind, "closed");
+});
+
 test("a connected payload with a new epoch resets the document and drops unconfirmed changes", { timeout: 10_000 }, async () => {
   const { e, t } = engine();
   const resets: unknown[] = [];
