@@ -30,4 +30,5 @@ export type {
   BatchedUpdate,
   HandshakeAuth,
   ConnectedPayload,
+  ServerLimits,
 } from "../protocol/events.js";

@@ -30,6 +30,7 @@ import type {
   Mode,
   PullAck,
   PullPayload,
+  ServerLimits,
   VersionedUpdate,
   WireChange,
   WireUpdate,
@@ -81,9 +82,15 @@ export interface SyncEngineOptions {
   clientID: string;
   /** How long a version gap, or an acked batch not yet confirmed by broadcasts, may last before a pull, ms. Default 200. */
   gapTimeoutMs?: number;
-  /** Largest `insert_value` message sent, bytes. Default DEFAULT_LIMITS.maxMessageBytes. */
+  /**
+   * Largest `insert_value` message sent, bytes. Default: what the server announces in `connected`
+   * (`limits.maxMessageBytes`), else DEFAULT_LIMITS.maxMessageBytes.
+   */
   maxMessageBytes?: number;
-  /** The server's batch limits (default: DEFAULT_LIMITS'); see `batchPrefix` and `splitChanges`. */
+  /**
+   * The server's batch limits, overriding what it announces in `connected` (`limits`; older servers:
+   * DEFAULT_LIMITS); see `batchPrefix` and `splitChanges`.
+   */
   limits?: Partial<BatchLimits>;
 }
 
@@ -117,8 +124,9 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   readonly #transport: SyncTransport;
   readonly #clientID: string;
   readonly #gapTimeoutMs: number;
-  readonly #maxMessageBytes: number;
-  readonly #limits: BatchLimits;
+  readonly #options: Pick<SyncEngineOptions, "maxMessageBytes" | "limits">;
+  #maxMessageBytes: number;
+  #limits: BatchLimits;
   #phase: SyncPhase = { kind: "unloaded" };
   #state: EditorState;
   /** The document at the synced version (what the server holds at `version`). */
@@ -150,12 +158,10 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#transport = transport;
     this.#clientID = opts.clientID;
     this.#gapTimeoutMs = opts.gapTimeoutMs ?? 200;
-    this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
-    const { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch } = DEFAULT_LIMITS;
-    const limits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, ...opts.limits };
-    // An update must also fit in a batch alone: a server may allow fewer changes per batch than per update.
-    limits.maxChangesPerUpdate = Math.min(limits.maxChangesPerUpdate, limits.maxChangesPerBatch);
-    this.#limits = limits;
+    this.#options = { maxMessageBytes: opts.maxMessageBytes, limits: opts.limits };
+    this.#maxMessageBytes = 0;
+    this.#limits = { maxChangesPerUpdate: 0, maxChangesPerBatch: 0, maxUpdatesPerBatch: 0 };
+    this.#useLimits(undefined);
     this.#state = createCollabState("", 0, this.#clientID);
     this.#confirmed = this.#state.doc;
   }
@@ -192,6 +198,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     const phase = this.#phase;
     if (phase.kind === "closed") return;
     this.#mode = p.mode;
+    this.#useLimits(p.limits);
     this.#backoff.reset();
     this.#phase = { kind: "online", pull: "idle", push: { kind: "idle" } };
     if (phase.kind === "unloaded") {
@@ -296,6 +303,21 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#phase = { kind: "closed", error: err };
     this.#clearTimers();
     this.#waiters.rejectAll(err);
+  }
+
+  /** The limits in force: the options, else what the server announced, else DEFAULT_LIMITS. */
+  #useLimits(announced: ConnectedPayload["limits"]): void {
+    const base: ServerLimits = { ...DEFAULT_LIMITS };
+    for (const k of ["maxChangesPerUpdate", "maxChangesPerBatch", "maxUpdatesPerBatch", "maxMessageBytes"] as const) {
+      const v = announced?.[k];
+      if (Number.isSafeInteger(v) && v! >= 1) base[k] = v!; // anything else (an odd server): the default
+    }
+    this.#maxMessageBytes = this.#options.maxMessageBytes ?? base.maxMessageBytes;
+    const { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch } = base;
+    const limits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, ...this.#options.limits };
+    // An update must also fit in a batch alone: a server may allow fewer changes per batch than per update.
+    limits.maxChangesPerUpdate = Math.min(limits.maxChangesPerUpdate, limits.maxChangesPerBatch);
+    this.#limits = limits;
   }
 
   // ---- phase helpers --------------------------------------------------------------------------

@@ -28,15 +28,16 @@ export interface ConnectOptions {
   clientID?: string;
   /**
    * Largest `insert_value` message the client sends, bytes: a bigger batch is not sent (error
-   * `message_too_large`, local changes dropped). Set it to the server's MAX_MESSAGE_BYTES.
-   * Default 4194304 (the server's default).
+   * `message_too_large`, local changes dropped). Default: the server's MAX_MESSAGE_BYTES as it
+   * announces it in `connected` (`limits`), else 4194304 (the server's default).
    */
   maxMessageBytes?: number;
   /**
    * The server's limits on a batch (its MAX_CHANGES_PER_UPDATE, MAX_CHANGES_PER_BATCH,
-   * MAX_UPDATES_PER_BATCH; default: the server's defaults, 1000, 2000, 1000). A local update with
-   * more changes (a replace-all) is sent as several updates, and a batch that would exceed a limit
-   * goes as its first updates, the rest after they are confirmed.
+   * MAX_UPDATES_PER_BATCH). Default: what the server announces in `connected` (`limits`), else the
+   * server's defaults (1000, 2000, 1000). A local update with more changes (a replace-all) is sent as
+   * several updates, and a batch that would exceed a limit goes as its first updates, the rest after
+   * they are confirmed.
    */
   limits?: Partial<BatchLimits>;
   /**

@@ -75,6 +75,21 @@ export interface ConnectedPayload {
    * (CODESPACE_EXPIRE_UPDATE, or TMP_CODESPACE_EXPIRE_UPDATE for `tmp-` codespaces).
    */
   ttl: number;
+  /**
+   * The server's limits on an `insert_value` (its MAX_CHANGES_PER_UPDATE, MAX_CHANGES_PER_BATCH,
+   * MAX_UPDATES_PER_BATCH and MAX_MESSAGE_BYTES, bytes): a client sizes and splits its batches by
+   * them. Absent from servers older than this field: assume DEFAULT_LIMITS (protocol/constants.ts).
+   */
+  limits?: ServerLimits;
+}
+
+/** What a server accepts in one `insert_value` (ConnectedPayload.limits). */
+export interface ServerLimits {
+  maxChangesPerUpdate: number;
+  maxChangesPerBatch: number;
+  maxUpdatesPerBatch: number;
+  /** Largest Socket.IO message, bytes. */
+  maxMessageBytes: number;
 }
 
 /** A participant of a codespace (presence): one per socket. */

@@ -155,36 +155,42 @@ test("a split update resent after the others inserted inside a replaced range is
   }
 });
 
-test("with option limits, a server allowing fewer changes per batch than per update gets updates that fit a batch", { timeout: 30_000 }, async () => {
-  const small = await startInProcessServer({ LOG_LEVEL: "error", MAX_CHANGES_PER_BATCH: "500" });
-  const own: CodespaceClient[] = [];
-  try {
-    const token = `tmp-${randomUUID()}`;
-    const errors: string[] = [];
-    const open = async (): Promise<CodespaceClient> => {
-      const c = await CodespaceClient.connect(small.url, token, { transports: ["websocket"], limits: { maxChangesPerBatch: 500 } });
-      c.on("error", (err) => errors.push(`${err.code} ${err.message}`));
-      own.push(c);
-      return c;
-    };
-    const a = await open();
-    a.applyLocal([{ from: 0, to: 0, insert: "foo bar\n".repeat(1000) }]);
-    await a.whenSynced();
-    const batches: number[] = [];
-    a.socket.prependAnyOutgoing((event: string, payload: { updates?: { changes: unknown[] }[] }) => {
-      if (event === "insert_value") batches.push(payload.updates!.reduce((n, u) => n + u.changes.length, 0));
-    });
-    a.applyLocal([...a.text.matchAll(/foo/g)].map((m) => ({ from: m.index!, to: m.index! + 3, insert: "qux" })));
-    await a.whenSynced();
-    assert.deepEqual(errors, []);
-    assert.deepEqual(batches, [500, 500]);
-    const fresh = await open();
-    assert.equal(fresh.text, "qux bar\n".repeat(1000));
-  } finally {
-    for (const c of own) c.close();
-    await small.close();
-  }
-});
+for (const [how, options] of [
+  ["the limits the server announces in connected", {}],
+  ["option limits", { limits: { maxChangesPerBatch: 500 } }],
+] as const) {
+  test(`with ${how}, a server allowing fewer changes per batch than per update gets updates that fit a batch`, { timeout: 30_000 }, async () => {
+    const small = await startInProcessServer({ LOG_LEVEL: "error", MAX_CHANGES_PER_BATCH: "500" });
+    const own: CodespaceClient[] = [];
+    try {
+      const token = `tmp-${randomUUID()}`;
+      const errors: string[] = [];
+      const open = async (): Promise<CodespaceClient> => {
+        const c = await CodespaceClient.connect(small.url, token, { transports: ["websocket"], ...options });
+        c.on("error", (err) => errors.push(`${err.code} ${err.message}`));
+        own.push(c);
+        return c;
+      };
+      const a = await open();
+      assert.deepEqual(a.lastConnected?.limits, { maxChangesPerUpdate: 1000, maxChangesPerBatch: 500, maxUpdatesPerBatch: 1000, maxMessageBytes: 4194304 });
+      a.applyLocal([{ from: 0, to: 0, insert: "foo bar\n".repeat(1000) }]);
+      await a.whenSynced();
+      const batches: number[] = [];
+      a.socket.prependAnyOutgoing((event: string, payload: { updates?: { changes: unknown[] }[] }) => {
+        if (event === "insert_value") batches.push(payload.updates!.reduce((n, u) => n + u.changes.length, 0));
+      });
+      a.applyLocal([...a.text.matchAll(/foo/g)].map((m) => ({ from: m.index!, to: m.index! + 3, insert: "qux" })));
+      await a.whenSynced();
+      assert.deepEqual(errors, []);
+      assert.deepEqual(batches, [500, 500]);
+      const fresh = await open();
+      assert.equal(fresh.text, "qux bar\n".repeat(1000));
+    } finally {
+      for (const c of own) c.close();
+      await small.close();
+    }
+  });
+}
 
 test("a split replace-all refused rate_limited, then reset by version_too_old while offline, is carried whole", { timeout: 30_000 }, async () => {
   // The first batch (2 x 1000 changes) comes back rate_limited; A goes offline during the backoff

@@ -187,6 +187,20 @@ test("a small batch lost with the connection again and again (a flaky network) i
   assert.notEqual(e.phase.kind, "closed");
 });
 
+test("limits announced in connected are used; values that are not positive integers are ignored (defaults)", { timeout: 10_000 }, async () => {
+  const { e, t } = engine();
+  e.connected({ ...connected(0, "abcdef"), limits: { maxChangesPerUpdate: 2, maxChangesPerBatch: 3, maxUpdatesPerBatch: 1000, maxMessageBytes: 4096 } });
+  e.applyLocal([0, 2, 4].map((at) => ({ from: at, to: at + 1, insert: "X" })));
+  const first = await t.next(t.inserts);
+  assert.deepEqual(first.payload.updates.map((u) => u.changes.length), [2, 1], "at most 2 changes per update");
+  const { e: odd, t: oddT } = engine();
+  const bad = { maxChangesPerUpdate: 0, maxChangesPerBatch: -5, maxUpdatesPerBatch: "x", maxMessageBytes: 1.5 } as unknown as ConnectedPayload["limits"];
+  odd.connected({ ...connected(0, "abcdef"), limits: bad });
+  odd.applyLocal([0, 2, 4].map((at) => ({ from: at, to: at + 1, insert: "X" })));
+  const batch = await oddT.next(oddT.inserts);
+  assert.deepEqual(batch.payload.updates.map((u) => u.changes.length), [3]);
+});
+
 test("a connected payload with a new epoch resets the document and drops unconfirmed changes", { timeout: 10_000 }, async () => {
   const { e, t } = engine();
   const resets: unknown[] = [];

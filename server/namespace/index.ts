@@ -15,7 +15,7 @@ import { toCodespaceError } from "../errors.js";
 import type { Snapshot } from "../store/code-store.js";
 import { admit } from "../connection-cap.js";
 import { Presence } from "../presence.js";
-import type { ConnectedPayload } from "../protocol/events.js";
+import type { ConnectedPayload, ServerLimits } from "../protocol/events.js";
 import { wantsBatches } from "../batch-option.js";
 import { countDeliveries } from "./broadcast.js";
 import { clientEvents, type EventDeps } from "./events.js";
@@ -63,6 +63,13 @@ async function openCodespace(codespace: Codespace): Promise<Snapshot> {
 export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): void {
   const { registry, config, logger, metrics } = deps;
   const presence = new Presence(nsp, logger, deps.crossProcess ?? false);
+  // announced in every `connected` payload (one frozen object, not one per socket)
+  const limits: ServerLimits = Object.freeze({
+    maxChangesPerUpdate: config.maxChangesPerUpdate,
+    maxChangesPerBatch: config.maxChangesPerBatch,
+    maxUpdatesPerBatch: config.maxUpdatesPerBatch,
+    maxMessageBytes: config.maxMessageBytes,
+  });
   const events = clientEvents(deps);
   // One pair of room strings per codespace, not one per socket (the adapter keeps each socket's rooms).
   const rooms = new WeakMap<Codespace, { room: string; batches: string }>();
@@ -109,7 +116,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
       const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);
       if (!socket.connected) return;
       const ttl = registry.ttlSeconds(id);
-      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users, ttl };
+      const payload: ConnectedPayload = { id: socket.id, codespace: id, mode, epoch: snap.epoch, version: snap.version, code: snap.code, users, ttl, limits };
       socket.emit("connected", payload);
     } catch (err) {
       const e = toCodespaceError(err);
