@@ -79,7 +79,8 @@ for (const transports of TRANSPORTS) {
       const from = stub.calls.length;
       const { socket, connected } = await connectSocket(url, token, t);
       try {
-        assert.deepEqual(Object.keys(connected).sort(), ["code", "codespace", "epoch", "id", "mode", "ttl", "users", "version"]);
+        assert.deepEqual(Object.keys(connected).sort(), ["code", "codespace", "epoch", "id", "limits", "mode", "ttl", "users", "version"]);
+        assert.deepEqual(connected.limits, { maxChangesPerUpdate: 1000, maxChangesPerBatch: 2000, maxUpdatesPerBatch: 1000, maxMessageBytes: 4 * 1024 * 1024 });
         assert.equal(connected.id, socket.id);
         assert.equal(connected.codespace, token);
         assert.equal(connected.mode, "edit");
