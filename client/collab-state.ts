@@ -5,7 +5,7 @@
 import { ChangeSet, EditorState, type Text } from "@codemirror/state";
 import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from "@codemirror/collab";
 import { DEFAULT_LIMITS } from "../protocol/constants.js";
-import { canonicalChanges, changesToWire, composeAll, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
+import { canonicalChanges, changeCount, changesToWire, composeAll, isCanonical, LINE_SEPARATOR } from "../protocol/wire.js";
 
 /** A fresh state holding `doc` at synced `version`, with no unconfirmed updates. */
 export function createCollabState(doc: string | Text, version: number, clientID?: string): EditorState {
@@ -68,12 +68,12 @@ export function compactUnconfirmed(
 ): { state: EditorState; kept: number } {
   const updates = sendableUpdates(state);
   keep = Math.min(keep, updates.length);
-  const grown = updates.slice(0, keep).findIndex((u) => changesToWire(u.changes).length > maxChanges);
+  const grown = updates.slice(0, keep).findIndex((u) => changeCount(u.changes) > maxChanges);
   if (grown >= 0) keep = grown;
   const prefix = updates.slice(0, keep);
   const tail = updates.slice(keep);
   const ready = (u: { changes: ChangeSet }) => !u.changes.empty && isCanonical(u.changes);
-  const small = (u: { changes: ChangeSet }) => changesToWire(u.changes).length <= maxChanges;
+  const small = (u: { changes: ChangeSet }) => changeCount(u.changes) <= maxChanges;
   if (prefix.every(ready) && (tail.length === 0 || (tail.length === 1 && ready(tail[0]!) && small(tail[0]!)))) {
     return { state, kept: keep };
   }

@@ -125,8 +125,8 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   readonly #clientID: string;
   readonly #gapTimeoutMs: number;
   readonly #options: Pick<SyncEngineOptions, "maxMessageBytes" | "limits">;
-  #maxMessageBytes: number;
-  #limits: BatchLimits;
+  /** The limits in force (`limitsInForce`): set again by every `connected` payload. */
+  #limits: ServerLimits;
   #phase: SyncPhase = { kind: "unloaded" };
   #state: EditorState;
   /** The document at the synced version (what the server holds at `version`). */
@@ -159,9 +159,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#clientID = opts.clientID;
     this.#gapTimeoutMs = opts.gapTimeoutMs ?? 200;
     this.#options = { maxMessageBytes: opts.maxMessageBytes, limits: opts.limits };
-    this.#maxMessageBytes = 0;
-    this.#limits = { maxChangesPerUpdate: 0, maxChangesPerBatch: 0, maxUpdatesPerBatch: 0 };
-    this.#useLimits(undefined);
+    this.#limits = limitsInForce(undefined, this.#options);
     this.#state = createCollabState("", 0, this.#clientID);
     this.#confirmed = this.#state.doc;
   }
@@ -198,7 +196,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     const phase = this.#phase;
     if (phase.kind === "closed") return;
     this.#mode = p.mode;
-    this.#useLimits(p.limits);
+    this.#limits = limitsInForce(p.limits, this.#options);
     this.#backoff.reset();
     this.#phase = { kind: "online", pull: "idle", push: { kind: "idle" } };
     if (phase.kind === "unloaded") {
@@ -303,21 +301,6 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     this.#phase = { kind: "closed", error: err };
     this.#clearTimers();
     this.#waiters.rejectAll(err);
-  }
-
-  /** The limits in force: the options, else what the server announced, else DEFAULT_LIMITS. */
-  #useLimits(announced: ConnectedPayload["limits"]): void {
-    const base: ServerLimits = { ...DEFAULT_LIMITS };
-    for (const k of ["maxChangesPerUpdate", "maxChangesPerBatch", "maxUpdatesPerBatch", "maxMessageBytes"] as const) {
-      const v = announced?.[k];
-      if (Number.isSafeInteger(v) && v! >= 1) base[k] = v!; // anything else (an odd server): the default
-    }
-    this.#maxMessageBytes = this.#options.maxMessageBytes ?? base.maxMessageBytes;
-    const { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch } = base;
-    const limits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, ...this.#options.limits };
-    // An update must also fit in a batch alone: a server may allow fewer changes per batch than per update.
-    limits.maxChangesPerUpdate = Math.min(limits.maxChangesPerUpdate, limits.maxChangesPerBatch);
-    this.#limits = limits;
   }
 
   // ---- phase helpers --------------------------------------------------------------------------
@@ -529,16 +512,18 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     );
     const json = JSON.stringify(updates);
     // UTF-8 is at most 3 bytes per UTF-16 code unit: measure exactly only when it may matter
-    const bytes = json.length * 3 + 256 > this.#maxMessageBytes ? new TextEncoder().encode(json).length + 256 : 0;
-    if (bytes > this.#maxMessageBytes) {
+    const maxBytes = json.length * 3 + 256;
+    const { maxMessageBytes } = this.#limits;
+    const bytes = maxBytes > maxMessageBytes ? new TextEncoder().encode(json).length + 256 : 0;
+    if (bytes > maxMessageBytes) {
       this.#report(
-        { code: "message_too_large", message: `the batch is about ${bytes} bytes, more than maxMessageBytes (${this.#maxMessageBytes})` },
+        { code: "message_too_large", message: `the batch is about ${bytes} bytes, more than maxMessageBytes (${maxMessageBytes})` },
         "insert_value not sent, local changes dropped: ",
       );
       this.#resetTo(this.version, this.#confirmed, this.#epoch, "rejected");
       return this.#afterSync();
     }
-    online.push = { kind: "sending", key: `${this.#epoch}:${this.version}:${json.length}`, maxBytes: json.length * 3 + 256 };
+    online.push = { kind: "sending", key: `${this.#epoch}:${this.version}:${json.length}`, maxBytes };
     this.#sentPrefix = updates.length;
     const link = this.#link;
     const gen = this.#resetGen;
@@ -619,6 +604,25 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   #report(error: WireError, prefix = ""): void {
     this.emit("error", new CodespaceClientError(error.code, prefix + error.message));
   }
+}
+
+/**
+ * The limits in force: `options` (the client's own), else what the server announced in `connected`
+ * (values that are not positive integers ignored), else DEFAULT_LIMITS; an update's changes are
+ * capped by the batch's too, so that an update always fits a batch alone (a server may allow fewer
+ * changes per batch than per update).
+ */
+function limitsInForce(announced: ConnectedPayload["limits"], options: Pick<SyncEngineOptions, "maxMessageBytes" | "limits">): ServerLimits {
+  const { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, maxMessageBytes } = DEFAULT_LIMITS;
+  const limits: ServerLimits = { maxChangesPerUpdate, maxChangesPerBatch, maxUpdatesPerBatch, maxMessageBytes };
+  for (const k of Object.keys(limits) as (keyof ServerLimits)[]) {
+    const v = announced?.[k];
+    if (Number.isSafeInteger(v) && v! >= 1) limits[k] = v!; // anything else (an odd server): the default
+  }
+  Object.assign(limits, options.limits);
+  if (options.maxMessageBytes !== undefined) limits.maxMessageBytes = options.maxMessageBytes;
+  limits.maxChangesPerUpdate = Math.min(limits.maxChangesPerUpdate, limits.maxChangesPerBatch);
+  return limits;
 }
 
 /**

@@ -3,18 +3,14 @@
  */
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import type { ChangeSet } from "@codemirror/state";
-import type { Mode, SelectionBroadcast } from "../protocol/events.js";
+import type { Mode, SelectionBroadcast, ServerLimits } from "../protocol/events.js";
 import type { CodespaceClientError } from "./errors.js";
 
-/** The server's limits on one `insert_value` that the client splits its updates by. */
-export interface BatchLimits {
-  /** Most changes in one update (MAX_CHANGES_PER_UPDATE). */
-  maxChangesPerUpdate: number;
-  /** Most changes in one batch, all updates together (MAX_CHANGES_PER_BATCH). */
-  maxChangesPerBatch: number;
-  /** Most updates in one batch (MAX_UPDATES_PER_BATCH). */
-  maxUpdatesPerBatch: number;
-}
+/**
+ * The server's limits on one `insert_value` that the client splits its updates by: the count limits
+ * of the protocol's ServerLimits (the message size has its own option, `maxMessageBytes`).
+ */
+export type BatchLimits = Omit<ServerLimits, "maxMessageBytes">;
 
 export interface ConnectOptions {
   /** Socket.IO transports, in order of preference. Default `["polling", "websocket"]` (upgrade). */

@@ -22,6 +22,13 @@ export function changesToWire(changes: ChangeSet): WireChange[] {
   return out;
 }
 
+/** `changesToWire(changes).length` (the count MAX_CHANGES_PER_UPDATE limits), without building the inserts. */
+export function changeCount(changes: ChangeSet): number {
+  let n = 0;
+  changes.iterChanges(() => n++);
+  return n;
+}
+
 /**
  * Wire changes as a ChangeSet over a document of `docLength` UTF-16 code units.
  * @throws RangeError when a change falls outside the document or the changes are not sorted.
