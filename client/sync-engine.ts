@@ -441,12 +441,13 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
    */
   #resetTo(version: number, code: string | Text, epoch: string, reason: ResetReason): void {
     const pending = sendableUpdates(this.#state);
-    const unsent = pending.length - Math.min(this.#sentPrefix, pending.length);
+    const sent = Math.min(this.#sentPrefix, pending.length);
+    const unsent = pending.length - sent;
     const snapshot = createCollabState(code, version, this.#clientID);
     // Carried only while this connection may edit: a view_only one (the site took the right away
     // while we were offline) could never send them, and would show a text nobody else has.
     const carry = reason === "version_too_old" && unsent > 0 && this.#mode === "edit";
-    const carried = carry ? this.#carryUnsent(pending, snapshot.doc) : undefined;
+    const carried = carry ? this.#carryUnsent(pending, sent, snapshot.doc) : undefined;
     const kept = carried ? unsent : 0;
     this.#resetGen++;
     this.#epoch = epoch;
@@ -463,11 +464,11 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
   }
 
   /**
-   * The unconfirmed updates after the sent prefix, composed and carried onto `snapshot`: their base is
-   * the confirmed document plus the sent updates. Undefined when nothing valid is left (carry-over.ts).
+   * The unconfirmed updates after the first `sent` (those sent), composed and carried onto
+   * `snapshot`: their base is the confirmed document plus the sent updates. Undefined when nothing
+   * valid is left (carry-over.ts).
    */
-  #carryUnsent(pending: readonly { changes: ChangeSet }[], snapshot: Text): ChangeSet | undefined {
-    const sent = Math.min(this.#sentPrefix, pending.length);
+  #carryUnsent(pending: readonly { changes: ChangeSet }[], sent: number, snapshot: Text): ChangeSet | undefined {
     let base = this.#confirmed;
     for (const u of pending.slice(0, sent)) base = u.changes.apply(base);
     return carryOnto(base, composeAll(pending.slice(sent).map((u) => u.changes)), snapshot);
