@@ -6,6 +6,9 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import v8 from "node:v8";
+import { Session } from "node:inspector/promises";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export interface ChildStats {
   pid: number;
@@ -20,6 +23,8 @@ export interface ChildStats {
   arrayBuffers: number;
   /** Open client connections as the server counts them. */
   connections: number;
+  /** Our server only (targets a, b): its codespace_updates_accepted_total and codespace_commit_conflicts_total. */
+  commits?: { accepted: number; conflicts: number };
   /** Event-loop delay since the previous stats answer (perf_hooks.monitorEventLoopDelay, a timer every 10 ms), ms. */
   eventLoopDelayMs: { p50: number; p99: number; max: number };
 }
@@ -31,8 +36,11 @@ function send(msg: ChildMessage): void {
   process.send?.(msg);
 }
 
-/** Wires IPC for a started server: announce `port`, answer stats, stop with `close` then exit 0. */
-export function serveBench(port: number, connections: () => number, close: () => Promise<void>): void {
+/**
+ * Wires IPC for a started server: announce `port`, answer stats, stop with `close` then exit 0.
+ * `commits` (our server only) reads its commit counters for ChildStats.commits.
+ */
+export function serveBench(port: number, connections: () => number, close: () => Promise<void>, commits?: () => Promise<ChildStats["commits"]>): void {
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   let stopping = false;
@@ -43,9 +51,11 @@ export function serveBench(port: number, connections: () => number, close: () =>
     t.unref();
     close().finally(() => process.exit(0));
   };
-  process.on("message", (m: ParentMessage) => {
+  const allocProfile = allocationProfiler(process.env.BENCH_ALLOC_PROFILE);
+  process.on("message", async (m: ParentMessage) => {
     if (m.type === "stop") return stop();
     if (m.type === "stats") {
+      if (m.gc) await allocProfile?.(m.id);
       const gc = (globalThis as { gc?: () => void }).gc;
       if (m.gc && gc) {
         gc();
@@ -56,6 +66,7 @@ export function serveBench(port: number, connections: () => number, close: () =>
         const spaces = v8.getHeapSpaceStatistics().map((x) => [x.space_name, ...[x.space_size, x.space_used_size, x.physical_space_size].map((b) => Math.round(b / 1024))]);
         console.error(`heap spaces at stats ${m.id}: ${JSON.stringify(spaces)}`);
       }
+      const counted = await commits?.();
       const cpu = process.cpuUsage();
       const mem = process.memoryUsage();
       send({
@@ -71,6 +82,7 @@ export function serveBench(port: number, connections: () => number, close: () =>
           external: mem.external,
           arrayBuffers: mem.arrayBuffers,
           connections: connections(),
+          commits: counted,
           eventLoopDelayMs: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
         },
       });
@@ -80,4 +92,25 @@ export function serveBench(port: number, connections: () => number, close: () =>
   process.once("SIGTERM", stop);
   process.once("disconnect", stop);
   send({ type: "listening", port });
+}
+
+/**
+ * Diagnostics (BENCH_ALLOC_PROFILE=<dir>): V8's sampling heap profiler from start-up, keeping the
+ * objects later collected by minor and major GCs, i.e. everything allocated. Each stats request with
+ * `gc` writes what was allocated since the previous one to `<dir>/alloc-<pid>-<stats id>.heapprofile`
+ * (Chrome DevTools format) and starts a new window.
+ */
+function allocationProfiler(dir: string | undefined): ((id: number) => Promise<void>) | undefined {
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  const start = (): Promise<void> =>
+    session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object);
+  const started = start();
+  return async (id) => {
+    await started;
+    const { profile } = await session.post("HeapProfiler.stopSampling");
+    writeFileSync(join(dir, `alloc-${process.pid}-${id}.heapprofile`), JSON.stringify(profile));
+    await start();
+  };
 }
