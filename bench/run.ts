@@ -139,6 +139,11 @@ export interface FanoutRow {
   redisCpuSec: number;
   /** Event-loop delay over the measured window, worst of the target's processes, ms. */
   eventLoopDelayMs: { p99: number; max: number };
+  /**
+   * Our server only: commits retried because another process committed first (codespace_commit_conflicts_total),
+   * per 100 updates committed (codespace_updates_accepted_total), over the window.
+   */
+  conflictsPer100Updates?: number;
 }
 
 export interface IdleRow {
@@ -298,11 +303,17 @@ async function fanoutRun(t: RunningTarget, load: LoadShape, cfg: BenchConfig): P
       max: round(Math.max(...s1.servers.map((s) => s.eventLoopDelayMs.max)), 2),
     },
   };
+  const counted = (s: Sample, k: "accepted" | "conflicts"): number => sum(s.servers.map((x) => x.commits?.[k] ?? 0));
+  if (s1.servers.every((s) => s.commits)) {
+    const accepted = counted(s1, "accepted") - counted(s0, "accepted");
+    if (accepted > 0) row.conflictsPer100Updates = round(((counted(s1, "conflicts") - counted(s0, "conflicts")) / accepted) * 100, 2);
+  }
   log(
     `${t.spec.id} room ${load.roomSize} @${result.offeredEditsPerSec}/s, loop delay p99 ${row.eventLoopDelayMs.p99} max ${row.eventLoopDelayMs.max} ms: ${result.deliveriesPerSec} deliveries/s, cpu ${row.cpuSecPer1000} s/1000, ` +
       `p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} p99.9 ${result.latencyMs.p999} ms` +
       (result.latencyCrossProcessMs ? ` (same process p99 ${result.latencySameProcessMs?.p99}, other ${result.latencyCrossProcessMs.p99})` : "") +
-      `, lost ${result.losses}, ooo ${result.outOfOrder}, ack errors ${JSON.stringify(result.ackErrors)}`,
+      `, lost ${result.losses}, ooo ${result.outOfOrder}, ack errors ${JSON.stringify(result.ackErrors)}` +
+      (row.conflictsPer100Updates !== undefined ? `, commits retried ${row.conflictsPer100Updates} per 100 updates` : ""),
   );
   return row;
 }
@@ -489,7 +500,7 @@ function renderOnly(): void {
 const USAGE = `usage: node dist/bench/run.js [--smoke | --profile | --render] [--targets a,b,c,d,e,f,o] [--loads 0,1,2,3]
        [--no-fanout] [--no-idle] [--no-trace] [--no-docsize] [--out file.json] [--md file.md] [--help]
 A full run (no --smoke/--profile) writes bench/results/latest.json and docs/benchmarks.md unless
---out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG, BENCH_HEAP_SPACES,
+--out/--md say otherwise. Env: BENCH_OTHER_DIST and BENCH_OTHER_NODE_ARGS (target o), BENCH_NODE_ARGS, BENCH_CHILD_LOG, BENCH_HEAP_SPACES, BENCH_ALLOC_PROFILE,
 BENCH_LOADGEN_ARGS, BENCH_TRACES_DIR.`;
 const FLAGS = new Set(["--smoke", "--profile", "--render", "--no-fanout", "--no-idle", "--no-trace", "--no-docsize"]);
 const VALUED = new Set(["--targets", "--loads", "--out", "--md"]);

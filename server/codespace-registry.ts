@@ -21,16 +21,23 @@ export interface RegistryPersistence {
   save?: CommitSave;
 }
 
+/** What the registry's codespaces report to the rest of the process. */
+export interface RegistryEvents {
+  /** Sends a commit's updates to this process's sockets of the codespace. */
+  broadcast(codespace: string, updates: InsertValueBroadcast[]): void;
+  /** Called after each commit this process made (metrics, the onCommit hook, saves). */
+  onStored?(codespace: string, count: number, commit: StoredCommit): void;
+  /** Called when a commit of this process lost the compare-and-set and is retried (CodespaceOptions.onConflict). */
+  onConflict?(codespace: string): void;
+}
+
 export class CodespaceRegistry {
   private readonly open = new Map<string, { codespace: Codespace; refs: number }>();
 
   constructor(
     private readonly store: CodeStore,
     private readonly config: Pick<Config, "historyLength" | "maxDocLength" | "maxRebaseWork" | "codespaceExpireUpdate" | "tmpCodespaceExpireUpdate">,
-    /** Sends a commit's updates to this process's sockets of the codespace. */
-    private readonly broadcast: (codespace: string, updates: InsertValueBroadcast[]) => void,
-    /** Called after each commit this process made (metrics, the onCommit hook, saves). */
-    private readonly onStored?: (codespace: string, count: number, commit: StoredCommit) => void,
+    private readonly events: RegistryEvents,
     private readonly persistence: RegistryPersistence = {},
   ) {}
 
@@ -60,8 +67,9 @@ export class CodespaceRegistry {
           ttlSeconds,
           open: p.open && (() => p.open!(id, ttlSeconds)),
           save: p.save,
-          onCommitted: (updates) => this.broadcast(id, updates),
-          onStored: (count, commit) => this.onStored?.(id, count, commit),
+          onCommitted: (updates) => this.events.broadcast(id, updates),
+          onStored: (count, commit) => this.events.onStored?.(id, count, commit),
+          onConflict: () => this.events.onConflict?.(id),
         }),
       };
       this.open.set(id, held);

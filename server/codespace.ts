@@ -32,6 +32,11 @@ export interface CodespaceOptions {
   onCommitted(updates: InsertValueBroadcast[]): void;
   /** Called after this process committed `count` updates (metrics, the onCommit hook, saves). */
   onStored?(count: number, commit: StoredCommit): void;
+  /**
+   * Called each time a commit of this process lost the compare-and-set to a commit another process
+   * made first (the round catches up, rebases and commits again: one more store round trip).
+   */
+  onConflict?(): void;
 }
 
 /** A commit this process made: `updates` became versions `version - updates.length + 1 .. version`. */
@@ -230,6 +235,7 @@ export class Codespace {
           throw new InvalidVersionError("the codespace expired or was recreated; reload it");
         }
         if (res.status === "conflict") {
+          this.options.onConflict?.();
           if ("snapshot" in res) this.cache = new DocCache(res.snapshot, this.options.historyLength);
           else this.catchUp(cache, base, res.updates);
           continue;

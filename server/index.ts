@@ -120,10 +120,14 @@ export async function createServer(config: Config, options: CreateServerOptions 
   const builtins = builtinHooks(config, { logger, count, countCall: (outcome) => metrics.authApiCalls.inc({ outcome }) });
   const hooks = mergeHooks(options.hooks, builtins.hooks);
   const persistence = createPersistence({ config, store, hooks, logger, metrics, failures });
-  const registry = new CodespaceRegistry(store, config, broadcast, (codespace, n, commit) => {
-    metrics.updatesAccepted.inc(n);
-    persistence.committed(codespace);
-    failures.notify("onCommit", hooks.onCommit, { codespace, ...commit }, config.hookTimeoutMs);
+  const registry = new CodespaceRegistry(store, config, {
+    broadcast,
+    onStored: (codespace, n, commit) => {
+      metrics.updatesAccepted.inc(n);
+      persistence.committed(codespace);
+      failures.notify("onCommit", hooks.onCommit, { codespace, ...commit }, config.hookTimeoutMs);
+    },
+    onConflict: () => metrics.commitConflicts.inc(),
   }, persistence.registry);
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
   nsp.use(storeReadyMiddleware(isStoreReady));

@@ -36,6 +36,8 @@ export interface Metrics {
   readonly updatesRejected: Counter<"code">;
   /** Time from an `insert_value` arriving to its answer (accepted batches), seconds. */
   readonly acceptLatency: Histogram;
+  /** Commits of this process retried because another process committed to the same codespace first. */
+  readonly commitConflicts: Counter;
   /**
    * Server events written to this process's sockets, by `event` (insert_value, create_selection, ...).
    * Counted with `countDelivery` (added to the counter when it is read).
@@ -106,6 +108,11 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       name: "codespace_accept_latency_seconds",
       help: "Time from an insert_value arriving to its acknowledgement (accepted batches), seconds",
       buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    commitConflicts: new Counter({
+      name: "codespace_commit_conflicts_total",
+      help: "Commits retried because another process committed to the same codespace first (compare-and-set on the version): each costs one more Redis round trip and a rebase",
       registers,
     }),
     broadcastDeliveries: new Counter({

@@ -37,6 +37,7 @@ const DOCUMENTED = [
   "codespace_updates_accepted_total",
   "codespace_updates_rejected_total",
   "codespace_accept_latency_seconds",
+  "codespace_commit_conflicts_total",
   "codespace_broadcast_deliveries_total",
   "codespace_auth_checks_total",
   "codespace_auth_api_calls_total",
@@ -86,6 +87,40 @@ describe("GET /metrics (one process)", () => {
       a.socket.close();
       b.socket.close();
       await srv.close();
+    }
+  });
+
+  test("a commit that loses the compare-and-set to another process's is counted", async () => {
+    const one = await startInProcessServer({ REDIS_URL: redis.url });
+    const two = await startInProcessServer({ REDIS_URL: redis.url });
+    const cs = `tmp-metrics-cas-${randomUUID()}`;
+    const a = await connectSocket(one.url, cs);
+    const b = await connectSocket(two.url, cs);
+    const key = "codespace_commit_conflicts_total";
+    const conflicts = async (): Promise<number> =>
+      ((await scrape(`${one.url}/metrics`)).values.get(key) ?? 0) + ((await scrape(`${two.url}/metrics`)).values.get(key) ?? 0);
+    try {
+      assert.equal(await conflicts(), 0);
+      // both send at the same version at once; the two servers' commits race in Redis. The loser is
+      // retried: at most one conflict per round, usually one (a round whose second batch arrives
+      // after the first commit's feed rebases locally instead), so try a bounded number of rounds.
+      let version = 0;
+      let counted = 0;
+      for (let round = 0; round < 40 && counted === 0; round++) {
+        const payload = (clientID: string) => ({ epoch: a.connected.epoch, version, updates: [{ clientID, changes: [{ from: 0, to: 0, insert: clientID }] }] });
+        const [ra, rb] = await Promise.all([emitAck(a.socket, "insert_value", payload("a")), emitAck(b.socket, "insert_value", payload("b"))]);
+        assert.ok(ra.ok && rb.ok, JSON.stringify([ra, rb]));
+        assert.notEqual(ra.version, rb.version, "each batch committed once, at its own version");
+        version = Math.max(ra.version, rb.version);
+        counted = await conflicts();
+        assert.ok(counted <= round + 1, `at most one conflict per round, ${counted} after ${round + 1}`);
+      }
+      assert.ok(counted > 0, "a race lost in Redis is counted on the process that retried");
+    } finally {
+      a.socket.close();
+      b.socket.close();
+      await one.server.close();
+      await two.server.close();
     }
   });
 

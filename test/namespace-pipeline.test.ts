@@ -29,7 +29,7 @@ before(async () => {
   io = new Server(http);
   const nsp = io.of("/codespace") as CodespaceNamespace;
   const store = new MemoryStore({ historyLength: config.historyLength });
-  const registry = new CodespaceRegistry(store, config, broadcaster(nsp));
+  const registry = new CodespaceRegistry(store, config, { broadcast: broadcaster(nsp) });
   nsp.use((socket, next) => {
     // the token names the mode: tmp-edit-... or tmp-view_only-...
     const token = (socket.handshake.auth as { token: string }).token;

@@ -135,14 +135,16 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
     const split = r.fanout.filter((x) => sameLoad(x.load, load) && x.result.latencyCrossProcessMs);
     if (split.length > 0) {
       L.push(
-        "Two-process targets, the same deliveries by path: to a receiver on the writer's own process, and to one on the other process.",
+        "Two-process targets, the same deliveries by path: to a receiver on the writer's own process, and to one on the other process. " +
+          "Commits retried: (b)'s commits that lost the compare-and-set to the other process's commit and were rebased and sent again " +
+          "(`codespace_commit_conflicts_total` per 100 updates committed), each one more Redis round trip for its deliveries.",
         "",
-        "| target | same process p50 / p99 / p99.9 ms | other process p50 / p99 / p99.9 ms |",
-        "| --- | --- | --- |",
+        "| target | same process p50 / p99 / p99.9 ms | other process p50 / p99 / p99.9 ms | commits retried per 100 updates |",
+        "| --- | --- | --- | --- |",
       );
       for (const f of split) {
         const a = f.result.latencySameProcessMs, b = f.result.latencyCrossProcessMs;
-        L.push(`| ${f.targetName} | ${fmt(a?.p50)} / ${fmt(a?.p99)} / ${fmt(a?.p999)} | ${fmt(b?.p50)} / ${fmt(b?.p99)} / ${fmt(b?.p999)} |`);
+        L.push(`| ${f.targetName} | ${fmt(a?.p50)} / ${fmt(a?.p99)} / ${fmt(a?.p999)} | ${fmt(b?.p50)} / ${fmt(b?.p99)} / ${fmt(b?.p999)} | ${f.conflictsPer100Updates === undefined ? "—" : fmt(f.conflictsPer100Updates)} |`);
       }
       L.push("");
     }

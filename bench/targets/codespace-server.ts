@@ -7,4 +7,10 @@ import { createServer } from "../../server/index.js";
 import { serveBench } from "../lib/child.js";
 
 const server = await createServer(loadConfig());
-serveBench(server.port, () => server.io.engine.clientsCount, () => server.close());
+const total = async (c: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> => (await c.get()).values.reduce((n, v) => n + v.value, 0);
+serveBench(
+  server.port,
+  () => server.io.engine.clientsCount,
+  () => server.close(),
+  async () => ({ accepted: await total(server.metrics.updatesAccepted), conflicts: await total(server.metrics.commitConflicts) }),
+);
