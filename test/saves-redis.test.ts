@@ -194,6 +194,28 @@ test("the process holding the save claim is SIGKILLed mid-retry: the other proce
   }
 });
 
+test("the due-save index lost the codespace's entry (a failover of its master): the sweep lists it again and it is saved", { timeout: 60_000 }, async () => {
+  // a 3 s debounce: nothing can be saved before the entry is removed; the sweep runs every SAVE_MAX_WAIT_MS
+  const [srv] = await processes(1, { SAVE_DEBOUNCE_MS: "3000", SAVE_MAX_WAIT_MS: "3000" });
+  const cs = randomUUID();
+  const index = "codespace:saves"; // KEY_PREFIX is empty here
+  try {
+    const ed = await connectEditor(srv!.url, token(cs), "i", "websocket");
+    await editOnce(ed, 10_000);
+    ed.client.close();
+    assert.notEqual(await client.zscore(index, cs), null, "the commit listed the codespace in the index");
+    await client.zrem(index, cs);
+    const removedAt = Date.now();
+    assert.equal(await client.zscore(index, cs), null, "the entry is gone");
+    assert.ok(await client.hexists(cs, "dirty_since"), "the codespace is still marked unsaved");
+    assert.equal(site.savesOf(cs).length, 0, "nothing saved before the entry was removed");
+    await assertSiteHasStored(cs);
+    assert.ok(site.savesOf(cs).at(-1)!.at > removedAt);
+  } finally {
+    await srv!.stop();
+  }
+});
+
 test("SIGTERM with unsaved commits: saved before exit (the site is up)", { timeout: 60_000 }, async () => {
   const servers = await processes(2, { SAVE_DEBOUNCE_MS: "60000", SAVE_MAX_WAIT_MS: "60000" });
   const cs = randomUUID();

@@ -10,6 +10,9 @@
  * timeout SAVE_TIMEOUT_MS) keeps the lease for an exponential backoff with jitter (capped at
  * SAVE_RETRY_MAX_MS, the attempt count kept in the store) and retries, forever. When the process
  * dies, its lease lapses (SAVE_LEASE_MS at most) and another process's poll takes over.
+ * Every sweep period (SAVE_MAX_WAIT_MS, from 1 s to 60 s) the process asks the store which of the
+ * codespaces it committed to are still unsaved: it forgets the others (saved by any process), and the
+ * store lists the unsaved ones in its due index again if a failover lost their entry.
  * Versions sent for a codespace only grow: each claim reads the current version, and leases outlast
  * a request. `tmp-` codespaces never reach here (their commits do not mark them unsaved).
  *
@@ -40,6 +43,11 @@ export interface SaverOptions {
 const RETRY_BASE_MS = 250;
 /** Codespaces read from the due index per poll. */
 const POLL_LIMIT = 100;
+/** Codespaces asked about per `unsaved` call of a sweep. */
+const SWEEP_CHUNK = 200;
+/** Bounds of the sweep period (SAVE_MAX_WAIT_MS clamped to them), ms. */
+const SWEEP_MIN_MS = 1000;
+const SWEEP_MAX_MS = 60_000;
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -50,9 +58,15 @@ export class Saver {
   readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<string, Promise<void>>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
-  /** Codespaces this process committed (or retried) and has not seen saved: flushed at shutdown. */
-  private readonly owed = new Set<string>();
+  /**
+   * Codespaces this process committed (or retried) and has not seen saved, each with the number of
+   * the last `owe` (a sweep forgets an entry only if no commit came after it asked): flushed at
+   * shutdown, checked by each sweep.
+   */
+  private readonly owed = new Map<string, number>();
+  private owings = 0;
   private pollTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly pollMs: number;
 
@@ -60,14 +74,44 @@ export class Saver {
     this.pollMs = Math.min(1000, Math.max(20, Math.floor(o.debounceMs / 2)));
   }
 
-  /** Starts polling for due saves. */
+  /** Starts polling for due saves, and sweeping what this process owes. */
   start(): void {
     this.schedulePoll();
+    const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, this.o.maxWaitMs));
+    this.sweepTimer = setInterval(() => void this.sweep().catch((err: unknown) => this.o.logger.debug({ err: describe(err) }, "save sweep failed")), every);
+    this.sweepTimer.unref();
   }
 
   /** This process committed to `codespace` (it owes that save at shutdown). */
   committed(codespace: string): void {
-    this.owed.add(codespace);
+    this.owe(codespace);
+  }
+
+  /** Codespaces this process owes a save (diagnostics and tests). */
+  get owedCount(): number {
+    return this.owed.size;
+  }
+
+  /**
+   * Asks the store which owed codespaces are still unsaved (SaveState.unsaved, which also re-lists
+   * them in its due index) and forgets the others, so that `owed` holds only recent or unsaved work
+   * (not every codespace this process ever committed to and another process saved). Codespaces being
+   * saved or waiting for a retry here are skipped. @throws StoreUnavailableError
+   */
+  async sweep(): Promise<void> {
+    const ids = [...this.owed.keys()].filter((id) => !this.running.has(id) && !this.retries.has(id));
+    for (let i = 0; i < ids.length && !this.closed; i += SWEEP_CHUNK) {
+      const chunk = ids.slice(i, i + SWEEP_CHUNK);
+      const asked = chunk.map((id) => this.owed.get(id));
+      const still = new Set(await this.o.store.unsaved(chunk));
+      chunk.forEach((id, j) => {
+        if (!still.has(id) && this.owed.get(id) === asked[j]) this.owed.delete(id);
+      });
+    }
+  }
+
+  private owe(codespace: string): void {
+    this.owed.set(codespace, ++this.owings);
   }
 
   /**
@@ -78,14 +122,15 @@ export class Saver {
   async close(flushMs: number): Promise<void> {
     this.closed = true;
     clearTimeout(this.pollTimer);
+    clearInterval(this.sweepTimer);
     for (const [id, t] of this.retries) {
       clearTimeout(t);
-      this.owed.add(id);
+      this.owe(id);
     }
     this.retries.clear();
     const deadline = new Promise<void>((r) => setTimeout(r, flushMs).unref());
     await Promise.race([Promise.allSettled([...this.running.values()]), deadline]);
-    const flush = [...this.owed].filter((id) => !this.running.has(id)).map((id) => this.run(id, true));
+    const flush = [...this.owed.keys()].filter((id) => !this.running.has(id)).map((id) => this.run(id, true));
     await Promise.race([Promise.allSettled(flush), deadline]);
     await Promise.allSettled([...this.running.keys()].map((id) => this.o.store.releaseSave(id, this.owner)));
   }
@@ -142,7 +187,7 @@ export class Saver {
       const cap = Math.min(this.o.retryMaxMs, RETRY_BASE_MS * 2 ** Math.min(claim.attempts, 20));
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
       await store.deferSave(id, this.owner, delay);
-      this.owed.add(id);
+      this.owe(id);
       logger.warn({ codespace: id, version: claim.version, attempt: claim.attempts + 1, retryInMs: delay, unsavedForS, err: describe(err) }, "save failed; will retry");
       const t = setTimeout(() => {
         this.retries.delete(id);

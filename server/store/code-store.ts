@@ -123,6 +123,13 @@ export interface SaveState {
   releaseSave(codespace: string, owner: string): Promise<void>;
   /** Codespaces with unsaved commits (Redis: the size of the due index). */
   unsavedCount(): Promise<number>;
+  /**
+   * Of `codespaces`, the ones that still have unsaved commits (the others were saved, by any process,
+   * or are gone). Redis also lists each of those in the due index if it is missing there (due now):
+   * the index is a hint on another key, which a failover of its master can lose while the codespace's
+   * own hash keeps its unsaved mark. @throws StoreUnavailableError
+   */
+  unsaved(codespaces: readonly string[]): Promise<string[]>;
 }
 
 /**

@@ -267,6 +267,11 @@ export class MemoryStore implements CodeStore {
     return n;
   }
 
+  /** See SaveState.unsaved (no index to repair here). */
+  async unsaved(codespaces: readonly string[]): Promise<string[]> {
+    return codespaces.filter((id) => this.entries.get(id)?.dirtySince !== undefined);
+  }
+
   /** Removes a codespace (like Redis DEL) and fires the onExpired listeners if it existed. */
   delete(codespace: string): void {
     const entry = this.entries.get(codespace);

@@ -460,6 +460,22 @@ export class RedisStore implements CodeStore {
     return this.call(() => this.cmd.zcard(this.saveIndex));
   }
 
+  /**
+   * See SaveState.unsaved: HEXISTS `dirty_since` on each hash (one command each: on a cluster they
+   * live in different slots), then one `ZADD NX` (due now) of the unsaved ones, which leaves the
+   * entries that exist as they are; the first claim of a re-listed one sets its real due time.
+   */
+  async unsaved(codespaces: readonly string[]): Promise<string[]> {
+    if (codespaces.length === 0) return [];
+    const flags = await this.call(() => Promise.all(codespaces.map((c) => this.cmd.hexists(this.key(c), "dirty_since"))));
+    const out = codespaces.filter((_, i) => flags[i] === 1);
+    if (out.length > 0) {
+      const now = Date.now();
+      await this.call(() => this.cmd.zadd(this.saveIndex, "NX", ...out.flatMap((c) => [now, c])));
+    }
+    return out;
+  }
+
   /** Sets a codespace's due time in the index. */
   private async index(codespace: string, due: number): Promise<void> {
     await this.call(() => this.cmd.zadd(this.saveIndex, due, codespace));
