@@ -12,6 +12,12 @@
  * each socket hears it once). A crashed process's sockets are therefore announced gone within
  * NODE_TTL_MS + HEARTBEAT_MS (12 s). After every (re)connection to Redis nobody is declared dead for
  * NODE_TTL_MS, so that a Redis outage (no heartbeats) is not mistaken for crashes.
+ *
+ * A process taken for crashed may only have been stalled (a blocked event loop) or cut off from Redis
+ * for more than NODE_TTL_MS. Whoever announces it gone also sets `presence:dead:<uid>`; the process
+ * deletes that key at each heartbeat, and when it was there (the others told everyone its sockets
+ * left, and clients never show a socket id again after `user_left`) it closes its sockets'
+ * connections: their clients reconnect by themselves, with new ids that are announced as usual.
  * Without Redis (one process) there is nobody to tell: not used.
  */
 import { randomUUID } from "node:crypto";
@@ -72,7 +78,7 @@ export class PresenceHeartbeat {
     return key.startsWith(KEY_PART);
   }
 
-  private key(kind: "node" | "members", uid: string): string {
+  private key(kind: "node" | "members" | "dead", uid: string): string {
     return `${this.opts.keyPrefix}${KEY_PART}${kind}:${uid}`;
   }
 
@@ -102,11 +108,13 @@ export class PresenceHeartbeat {
     if (this.closed || this.redis.status !== "ready") return;
     try {
       // one key per command (no MULTI): the keys may live in different Redis Cluster slots
-      await Promise.all([
+      const [, , , declaredDead] = await Promise.all([
         this.redis.set(this.key("node", this.uid), "1", "PX", NODE_TTL_MS),
         this.redis.pexpire(this.key("members", this.uid), MEMBERS_TTL_MS),
         this.redis.sadd(this.nodesKey, this.uid),
+        this.redis.del(this.key("dead", this.uid)),
       ]);
+      if (declaredDead > 0) this.reconnectAll();
       if (Date.now() < this.graceUntil) return;
       for (const uid of await this.redis.smembers(this.nodesKey)) {
         if (uid === this.uid) continue;
@@ -124,10 +132,26 @@ export class PresenceHeartbeat {
         for (const [id, room] of Object.entries(members)) {
           if (this.nsp.adapter.rooms.get(room)?.size) this.nsp.local.to(room).emit("user_left", { id });
         }
+        // if it was only stalled, it finds this at its next heartbeat and has its sockets reconnect
+        await this.redis.set(this.key("dead", uid), "1", "PX", MEMBERS_TTL_MS).catch(() => {});
       }
     } catch {
       // Redis is down or slow: try again at the next tick
     }
+  }
+
+  /**
+   * The others announced this process's sockets gone (it was stalled or cut off from Redis for more
+   * than NODE_TTL_MS): closes every socket's connection (engine.io transport; no DISCONNECT packet, so
+   * socket.io-client reconnects by itself, with a new id that the others hear of in `user_joined`).
+   */
+  private reconnectAll(): void {
+    const sockets = [...this.nsp.sockets.values()];
+    this.opts.logger.warn(
+      { sockets: sockets.length },
+      "presence: the other processes took this one for crashed (no heartbeat for over 10 s: a stall or a lost Redis connection) and announced its sockets gone; closing their connections so that they reconnect and are announced again",
+    );
+    for (const socket of sockets) socket.conn.close();
   }
 
   /** Graceful stop: removes this process's keys (its sockets were disconnected: user_left sent). */

@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { connectSocket, nextEvent, type ClientSocket } from "./helpers/socket.js";
+import type { ConnectedPayload } from "../protocol/events.js";
 
 let redis: RedisServerHandle;
 let a: ServerProcess;
@@ -96,6 +97,41 @@ test("a process taken for crashed that comes back (it was stalled) is watched ag
     });
     await q.kill();
     await gone; // bounded by the test's timeout: before the fix q stayed "handled" and this never came
+  } finally {
+    await Promise.allSettled([p.kill(), q.kill()]);
+  }
+});
+
+test("a process taken for crashed while only stalled closes its sockets' connections: they reconnect with new ids, announced again", { timeout: 90_000 }, async () => {
+  const [p, q] = await Promise.all([0, 1].map(() => startServerProcess({ REDIS_URL: redis.url, KEY_PREFIX: "resume:", LOG_LEVEL: "info" })));
+  try {
+    const token = `tmp-${randomUUID()}`;
+    const onP = await connectSocket(p.url, token, ["websocket"]);
+    sockets.push(onP.socket);
+    const onQ = await connectSocket(q.url, token, ["websocket"], { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    sockets.push(onQ.socket);
+    const oldId = onQ.connected.id;
+    const announcedAgain = new Promise<string>((resolve) =>
+      onP.socket.on("user_joined", ({ id }) => {
+        if (id !== oldId) resolve(id);
+      }),
+    );
+    const dropped = nextEvent<string>(onQ.socket, "disconnect", 60_000);
+    // q stalls past the heartbeat timeout: p announces its socket gone
+    const declared = nextEvent(onP.socket, "user_left", 30_000);
+    process.kill(q.pid, "SIGSTOP");
+    try {
+      assert.deepEqual(await declared, { id: oldId });
+    } finally {
+      process.kill(q.pid, "SIGCONT");
+    }
+    // q finds the mark at its next heartbeat and closes the connection (no DISCONNECT packet)
+    assert.equal(await dropped, "transport close");
+    const again = await nextEvent<ConnectedPayload>(onQ.socket, "connected", 30_000); // reconnects after 100-500 ms
+    assert.notEqual(again.id, oldId, "a new socket id: the old one stays gone for every client");
+    assert.equal(await announcedAgain, again.id, "the others hear of the reconnected socket");
+    assert.deepEqual(again.users.map((u) => u.id).sort(), [onP.connected.id, again.id].sort());
+    assert.match(q.output(), /took this one for crashed/);
   } finally {
     await Promise.allSettled([p.kill(), q.kill()]);
   }
