@@ -107,7 +107,7 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
   // ---- fan-out
   L.push("## Fan-out: deliveries, CPU, latency", "");
   L.push(
-    `Each edit goes to every member of its room, the writer included. Measured window ${r.config.durationMs / 1000} s after ${r.config.warmupMs / 1000} s of warm-up; ` +
+    `Each edit goes to every member of its room, the writer included. Measured window as in each heading (${r.config.durationMs / 1000} s unless it says otherwise) after ${r.config.warmupMs / 1000} s of warm-up; ` +
       "CPU is the server processes' own `process.cpuUsage()` over the window (redis-server's CPU, from /proc, is a separate column and is *not* included); " +
       "latency is send-to-arrival of every delivery, HDR histogram (hdr-histogram-js); loop delay is the servers' event-loop delay over the window " +
       "(`perf_hooks.monitorEventLoopDelay`, worst process). The peers (e) and (f) do not echo an edit to its sender: the sender's own delivery is counted at the server's ack.",
@@ -116,7 +116,8 @@ export function renderMarkdown(r: BenchResults, notes: string): string {
   for (const load of r.config.loads) {
     const off = offered(load);
     L.push(
-      `### Rooms of ${load.roomSize}: ${load.rooms} rooms (${load.rooms * load.roomSize} connections), ${load.writersPerRoom} writer(s) per room at ${load.ratePerWriter} edits/s = ${n0(off)} edits/s offered, ${n0(off * load.roomSize)} deliveries/s expected`,
+      `### Rooms of ${load.roomSize}: ${load.rooms} rooms (${load.rooms * load.roomSize} connections), ${load.writersPerRoom} writer(s) per room at ${load.ratePerWriter} edits/s = ${n0(off)} edits/s offered, ${n0(off * load.roomSize)} deliveries/s expected` +
+        (load.durationMs !== undefined && load.durationMs !== r.config.durationMs ? `; ${load.durationMs / 1000} s measured` : ""),
       "",
     );
     L.push(
