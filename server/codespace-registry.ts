@@ -29,6 +29,8 @@ export interface RegistryEvents {
   onStored?(codespace: string, count: number, commit: StoredCommit): void;
   /** Called when a commit of this process lost the compare-and-set and is retried (CodespaceOptions.onConflict). */
   onConflict?(codespace: string): void;
+  /** The codespace moved to epoch `epoch` under this process's sockets (CodespaceOptions.onEpochChanged). */
+  onEpochChanged?(codespace: string, epoch: string): void;
 }
 
 export class CodespaceRegistry {
@@ -70,6 +72,7 @@ export class CodespaceRegistry {
           onCommitted: (updates) => this.events.broadcast(id, updates),
           onStored: (count, commit) => this.events.onStored?.(id, count, commit),
           onConflict: () => this.events.onConflict?.(id),
+          onEpochChanged: (epoch) => this.events.onEpochChanged?.(id, epoch),
         }),
       };
       this.open.set(id, held);

@@ -7,7 +7,16 @@
  * Broadcasts come from the store's commit feed, not from the committing call: every process hosting
  * the codespace receives every commit (its own included) in the order the store executed them,
  * keeps its cache current with it (so conflicts stay rare) and broadcasts it to its local sockets.
+ *
+ * Lost commits: a Redis failover can promote a replica that lacks the latest commits (asynchronous
+ * replication). The versions then go back within the epoch, and the next commits would reuse them
+ * for other text, which clients that saw the lost ones would take for duplicates. A process that
+ * sees the store behind what it saw (the feed's versions going back, a commit based on a version the
+ * store lacks, an acknowledgement the store cannot confirm) starts a new epoch (`CodeStore.restart`),
+ * and every process has its sockets reload (`onEpochChanged`). Versions sent by clients never
+ * trigger it: only versions this process received from the store.
  */
+import { randomUUID } from "node:crypto";
 import type { CodeStore, Commit, CommitSave, Snapshot } from "./store/code-store.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValueBroadcast, InsertValuePayload, VersionedUpdate, WireUpdate } from "./protocol/events.js";
@@ -37,6 +46,12 @@ export interface CodespaceOptions {
    * made first (the round catches up, rebases and commits again: one more store round trip).
    */
   onConflict?(): void;
+  /**
+   * The codespace moved to another epoch under this process's sockets (the commit feed announced
+   * it): they hold versions of the old one and must reload. Comes from `CodeStore.restart` (the store
+   * lost commits: a Redis failover) or from a recreated codespace.
+   */
+  onEpochChanged?(epoch: string): void;
 }
 
 /** A commit this process made: `updates` became versions `version - updates.length + 1 .. version`. */
@@ -68,6 +83,10 @@ export class Codespace {
   private watching: Promise<void> | null = null;
   /** Base version of this process's commit in flight: its feed message is applied by the round itself. */
   private inFlightBase = -1;
+  /** The epoch of the commit feed as this process last saw it (or as `open` read it first). */
+  private feedEpoch: string | undefined;
+  /** Highest version the commit feed delivered in `feedEpoch` (-1: none yet). */
+  private feedVersion = -1;
 
   constructor(
     readonly id: string,
@@ -85,7 +104,12 @@ export class Codespace {
       throw err;
     });
     await this.watching;
-    return this.options.open ? this.options.open() : this.store.open(this.id, this.options.ttlSeconds);
+    const snapshot = await (this.options.open ? this.options.open() : this.store.open(this.id, this.options.ttlSeconds));
+    if (snapshot.epoch !== this.feedEpoch) {
+      this.feedEpoch = snapshot.epoch;
+      this.feedVersion = -1;
+    }
+    return snapshot;
   }
 
   /** Stops the commit feed (the registry dropped this codespace). */
@@ -97,6 +121,24 @@ export class Codespace {
 
   /** A commit from the feed: keep the cache current, then broadcast to this process's sockets. */
   private receive(commit: Commit): void {
+    const top = commit.baseVersion + commit.updates.length;
+    if (this.feedEpoch !== undefined && commit.epoch !== this.feedEpoch) {
+      // a new epoch: the local sockets hold versions of the old one; they reload (nothing broadcast)
+      this.feedEpoch = commit.epoch;
+      this.feedVersion = top;
+      this.cache = null;
+      this.options.onEpochChanged?.(commit.epoch);
+      return;
+    }
+    if (commit.baseVersion < this.feedVersion) {
+      // the store's versions went back within the epoch: it lost commits this process saw. Its
+      // versions are not broadcast (clients would drop them as duplicates of the lost ones).
+      this.cache = null;
+      void this.restart(commit.epoch);
+      return;
+    }
+    this.feedEpoch = commit.epoch;
+    this.feedVersion = top;
     const cache = this.cache;
     if (cache && commit.epoch !== cache.epoch) this.cache = null;
     else if (cache && commit.baseVersion !== this.inFlightBase) {
@@ -126,6 +168,27 @@ export class Codespace {
   /** Resolves when the queue is empty and nothing is being committed. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining;
+  }
+
+  /**
+   * The store lost commits of `epoch`: starts a new epoch (CodeStore.restart; another process may
+   * have done it already, then nothing is written). Its feed message makes every process, this one
+   * included, have its sockets reload (`onEpochChanged`). A store that is down is left alone: the
+   * next observation tries again.
+   */
+  private async restart(epoch: string): Promise<void> {
+    try {
+      await this.store.restart(this.id, epoch, randomUUID());
+    } catch {
+      // store unavailable: the clients' next batches or the next feed message notice again
+    }
+  }
+
+  /** Starts a new epoch (see `restart`), drops the cache and refuses the round: the clients reload. @throws InvalidVersionError */
+  private async restartAndReject(epoch: string): Promise<never> {
+    this.cache = null;
+    await this.restart(epoch);
+    throw new InvalidVersionError("the store lost recent updates of this codespace (a Redis failover); reload it");
   }
 
   /** Forgets the cached document (after expiry); queued batches will reload it. */
@@ -234,6 +297,10 @@ export class Codespace {
           this.cache = null;
           throw new InvalidVersionError("the codespace expired or was recreated; reload it");
         }
+        if (res.status === "conflict" && "snapshot" in res && res.snapshot.epoch === cache.epoch && res.snapshot.version < base) {
+          // the cache holds versions the store does not: it lost commits (see the file's comment)
+          await this.restartAndReject(cache.epoch);
+        }
         if (res.status === "conflict") {
           this.options.onConflict?.();
           if ("snapshot" in res) this.cache = new DocCache(res.snapshot, this.options.historyLength);
@@ -244,6 +311,15 @@ export class Codespace {
         if (cache.version === base) cache.append(draft.updates, draft.doc);
         else if (this.cache === cache) this.cache = null; // cannot happen; never keep a doubtful cache
         this.options.onStored?.(draft.updates.length, { epoch: cache.epoch, version: res.version, updates });
+      }
+      if (draft.updates.length === 0 && outcomes.some((o) => typeof o === "number") && this.store.confirm) {
+        // only resends of committed updates: acknowledge what the store (and its replicas) hold
+        const confirmed = await this.store.confirm(this.id, cache.epoch, cache.version);
+        if (confirmed.status === "behind") await this.restartAndReject(cache.epoch);
+        if (confirmed.status === "epoch") {
+          this.cache = null;
+          throw new InvalidVersionError("the codespace expired or was recreated; reload it");
+        }
       }
       round.forEach((p, i) => {
         const o = outcomes[i]!;

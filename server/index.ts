@@ -22,7 +22,7 @@ import { connectionCapMiddleware } from "./connection-cap.js";
 import { createMetrics, type AuthOutcome, type Metrics } from "./metrics.js";
 import { SocketRateLimiter } from "./rate-limit.js";
 import { batchOptionMiddleware } from "./batch-option.js";
-import { attachNamespace, broadcaster, expireLocally, type CodespaceNamespace } from "./namespace/index.js";
+import { attachNamespace, broadcaster, expireLocally, resyncLocally, type CodespaceNamespace } from "./namespace/index.js";
 import { PresenceHeartbeat } from "./presence-heartbeat.js";
 import { NAMESPACE } from "./protocol/events.js";
 import type { CodeStore } from "./store/code-store.js";
@@ -128,6 +128,10 @@ export async function createServer(config: Config, options: CreateServerOptions 
       failures.notify("onCommit", hooks.onCommit, { codespace, ...commit }, config.hookTimeoutMs);
     },
     onConflict: () => metrics.commitConflicts.inc(),
+    onEpochChanged: (codespace, epoch) => {
+      const sockets = resyncLocally(nsp, codespace);
+      logger.warn({ codespace, epoch, sockets }, "codespace moved to a new epoch (the store lost recent updates, or it was recreated); its sockets here reconnect to reload");
+    },
   }, persistence.registry);
   metrics.setSources({ sockets: () => nsp.sockets.size, codespaces: () => registry.size });
   nsp.use(storeReadyMiddleware(isStoreReady));

@@ -45,6 +45,23 @@ export function expireLocally(nsp: CodespaceNamespace, codespace: string): void 
 }
 
 /**
+ * Has this process's sockets of the codespace reload: closes their connections (the engine.io
+ * transport; no DISCONNECT packet, so socket.io-client reconnects by itself and its `connected`
+ * brings the current epoch, version and code). Returns how many were closed.
+ */
+export function resyncLocally(nsp: CodespaceNamespace, codespace: string): number {
+  let n = 0;
+  for (const id of nsp.adapter.rooms.get(roomOf(codespace)) ?? []) {
+    const socket = nsp.sockets.get(id);
+    if (socket) {
+      socket.conn.close();
+      n++;
+    }
+  }
+  return n;
+}
+
+/**
  * Server events counted as broadcast deliveries (`codespace_broadcast_deliveries_total{event}`): one
  * per packet written to a socket, so a batched `insert_value` (a whole commit) counts once.
  */

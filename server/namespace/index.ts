@@ -23,7 +23,7 @@ import { eventAttacher, type EventContext } from "./pipeline.js";
 import { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 import { answerUnknownEvents } from "./unknown-event.js";
 
-export { broadcaster, expireLocally } from "./broadcast.js";
+export { broadcaster, expireLocally, resyncLocally } from "./broadcast.js";
 export { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
 
 export interface NamespaceDeps extends EventDeps {

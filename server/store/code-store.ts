@@ -146,6 +146,20 @@ export type CommitResult =
   | { status: "epoch"; epoch: string | null };
 
 /**
+ * Outcome of `restart`: `restarted` (the new epoch starts at the stored `version`, announced on the
+ * commit feed), or `epoch` when the stored epoch is no longer the one asked (restarted already by
+ * another process, or gone: null); nothing written then.
+ */
+export type RestartResult = { status: "restarted"; version: number } | { status: "epoch"; epoch: string | null };
+
+/**
+ * Outcome of `confirm`: `ok` (the store holds that version, replicated when the store waits for
+ * replicas), `behind` (the stored version is lower: the store lost commits), `epoch` (another epoch,
+ * or gone: null).
+ */
+export type ConfirmResult = { status: "ok" } | { status: "behind"; version: number } | { status: "epoch"; epoch: string | null };
+
+/**
  * History read for `pull` and for catching up a stale cache:
  * - `updates`: every update after the asked version (`version` is the latest);
  * - `snapshot`: history no longer reaches back;
@@ -195,6 +209,21 @@ export interface CodeStore extends SaveState {
   commit(codespace: string, req: CommitRequest): Promise<CommitResult>;
   /** Updates after `version` (at most the configured history length back). @throws StoreUnavailableError */
   history(codespace: string, epoch: string, version: number): Promise<HistoryResult>;
+  /**
+   * The store lost commits of `epoch` (a process saw a version the store no longer has: a Redis
+   * failover to a replica that had not received them, or a restore from an older copy). Starts the
+   * new epoch `newEpoch` on the stored state if the stored epoch is still `epoch`, and announces it
+   * on the commit feed (a Commit of the new epoch with no updates), so that the lost versions are
+   * never reused for other text under the old epoch. @throws StoreUnavailableError
+   */
+  restart(codespace: string, epoch: string, newEpoch: string): Promise<RestartResult>;
+  /**
+   * Before acknowledging batches that add nothing (resends of updates already committed): checks
+   * that the store still holds `version` of `epoch`, and, with REDIS_WAIT_REPLICAS, that the replicas
+   * hold it too. Absent: the store cannot lose what its own process committed (memory stores).
+   * @throws StoreUnavailableError (not confirmed by enough replicas in time)
+   */
+  confirm?(codespace: string, epoch: string, version: number): Promise<ConfirmResult>;
   /**
    * The commit feed: delivers every later successful commit of `codespace`, by any process, to
    * `listener`, in commit order (RedisStore: PUBLISHed by the commit script itself, so the order is

@@ -16,6 +16,7 @@ import {
   type CommitResult,
   type ExpiredListener,
   type HistoryResult,
+  type RestartResult,
   type Snapshot,
 } from "./code-store.js";
 import type { SavedCodespace } from "./data-dir.js";
@@ -194,6 +195,17 @@ export class MemoryStore implements CodeStore {
     return updates
       ? { status: "updates", version: entry.version, updates }
       : { status: "snapshot", snapshot: snapshotOf(entry) };
+  }
+
+  /** See CodeStore.restart (a memory store loses nothing, but a DATA_DIR restore can go back). */
+  async restart(codespace: string, epoch: string, newEpoch: string): Promise<RestartResult> {
+    const entry = this.entries.get(codespace);
+    if (!entry) return { status: "epoch", epoch: null };
+    if (entry.epoch !== epoch) return { status: "epoch", epoch: entry.epoch };
+    entry.epoch = newEpoch;
+    this.onChange(codespace);
+    this.watchers.get(codespace)?.({ epoch: newEpoch, baseVersion: entry.version, updates: [] });
+    return { status: "restarted", version: entry.version };
   }
 
   /** See SaveState.dueSaves (no index: the unsaved entries without a live lease; claimSave checks the debounce). */

@@ -217,3 +217,46 @@ for v = from + 1, stored do
 end
 return out
 `;
+
+/**
+ * restart: the store lost commits of this epoch (a failover promoted a replica that had not
+ * received them, or a restore from an older copy). A process noticed because it had seen a version
+ * the store no longer has. Starts a new epoch on the stored text, so that the versions of the lost
+ * commits are never reused for other text under the same epoch.
+ * KEYS[1] codespace key. ARGV[1] the epoch that lost commits, ARGV[2] the new epoch, ARGV[3]
+ * commit-feed channel, ARGV[4] the publish command (`PUBLISH` / `SPUBLISH`).
+ * Returns {"restarted", version} (the feed gets `{"epoch": new, "baseVersion": version, "updates": []}`),
+ * or {"epoch"} / {"epoch", storedEpoch} when the stored epoch is no longer ARGV[1] (someone restarted
+ * it already, or it expired): nothing written.
+ */
+export const RESTART_SCRIPT = `
+local key = KEYS[1]
+local head = redis.call('HMGET', key, 'epoch', 'version')
+if not head[1] then return {'epoch'} end
+if head[1] ~= ARGV[1] then return {'epoch', head[1]} end
+local version = tonumber(head[2] or '0')
+redis.call('HSET', key, 'epoch', ARGV[2])
+redis.call(ARGV[4], ARGV[3], '{"epoch":' .. cjson.encode(ARGV[2]) .. ',"baseVersion":' .. version .. ',"updates":[]}')
+return {'restarted', version}
+`;
+
+/**
+ * confirm: an acknowledgement that writes nothing new (every batch of a round was a resend the store
+ * already holds) still needs the store to hold the versions it acknowledges, and with WAIT, the
+ * replicas too. Checks the epoch and that the stored version has reached ARGV[2], then rewrites
+ * `version` with its own value: a write (replicated) for the WAIT pipelined after the script to
+ * count, which covers every earlier write of that master, the original commit included.
+ * KEYS[1] codespace key. ARGV[1] epoch, ARGV[2] version.
+ * Returns {"ok", storedVersion}, {"behind", storedVersion} (the store lost versions it had), or
+ * {"epoch"} / {"epoch", storedEpoch}.
+ */
+export const CONFIRM_SCRIPT = `
+local key = KEYS[1]
+local head = redis.call('HMGET', key, 'epoch', 'version')
+if not head[1] then return {'epoch'} end
+if head[1] ~= ARGV[1] then return {'epoch', head[1]} end
+local version = tonumber(head[2] or '0')
+if version < tonumber(ARGV[2]) then return {'behind', version} end
+redis.call('HSET', key, 'version', head[2])
+return {'ok', version}
+`;

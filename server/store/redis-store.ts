@@ -28,11 +28,13 @@ import {
   type ClaimResult,
   type CommitResult,
   type ExpiredListener,
+  type ConfirmResult,
   type HistoryResult,
+  type RestartResult,
   type Snapshot,
   type Utf8Patch,
 } from "./code-store.js";
-import { COMMIT_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT } from "./redis-scripts.js";
+import { COMMIT_SCRIPT, CONFIRM_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT, RESTART_SCRIPT } from "./redis-scripts.js";
 import { CLAIM_SCRIPT, DEFER_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
 import { clusterOptions, connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
 import { feedChannel } from "./feed-channel.js";
@@ -71,6 +73,8 @@ interface Scripts<R> {
   codespaceSettleSave(key: string, ...args: (string | number)[]): R;
   codespaceDeferSave(key: string, owner: string, delayMs: number): R;
   codespaceReleaseSave(key: string, owner: string): R;
+  codespaceRestart(key: string, epoch: string, newEpoch: string, channel: string, publish: string): R;
+  codespaceConfirm(key: string, epoch: string, version: number): R;
 }
 /** The command connection (one Redis or a Cluster) with the scripts. */
 type ScriptedRedis = (Redis | Cluster) & Scripts<Promise<Reply>>;
@@ -154,6 +158,8 @@ export class RedisStore implements CodeStore {
     this.cmd.defineCommand("codespaceSettleSave", { numberOfKeys: 1, lua: SETTLE_SCRIPT });
     this.cmd.defineCommand("codespaceDeferSave", { numberOfKeys: 1, lua: DEFER_SCRIPT });
     this.cmd.defineCommand("codespaceReleaseSave", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    this.cmd.defineCommand("codespaceRestart", { numberOfKeys: 1, lua: RESTART_SCRIPT });
+    this.cmd.defineCommand("codespaceConfirm", { numberOfKeys: 1, lua: CONFIRM_SCRIPT });
     this.saveIndex = this.keyPrefix + SAVE_INDEX;
     const db = this.cmd instanceof Redis ? (this.cmd.options.db ?? 0) : 0;
     this.channelPrefix = `__keyspace@${db}__:`;
@@ -370,15 +376,47 @@ export class RedisStore implements CodeStore {
     }
   }
 
+  /** See CodeStore.restart (one Lua script: epoch check, HSET epoch, PUBLISH on the commit feed). @throws StoreUnavailableError */
+  async restart(codespace: string, epoch: string, newEpoch: string): Promise<RestartResult> {
+    const publish = this.clusterNodes ? "SPUBLISH" : "PUBLISH";
+    const r = await this.call(() => this.cmd.codespaceRestart(this.key(codespace), epoch, newEpoch, this.feedChannel(codespace), publish));
+    return r[0] === "restarted" ? { status: "restarted", version: Number(r[1]) } : { status: "epoch", epoch: r[1] === undefined ? null : String(r[1]) };
+  }
+
+  /**
+   * See CodeStore.confirm (a Lua script that checks the version and rewrites it unchanged; with
+   * `waitReplicas`, WAIT pipelined after it). @throws StoreUnavailableError
+   */
+  async confirm(codespace: string, epoch: string, version: number): Promise<ConfirmResult> {
+    const r = await this.call(() => this.withWait("codespaceConfirm", "the acknowledgement", this.key(codespace), epoch, version));
+    switch (r[0]) {
+      case "ok":
+        return { status: "ok" };
+      case "behind":
+        return { status: "behind", version: Number(r[1]) };
+      default:
+        return { status: "epoch", epoch: r[1] === undefined ? null : String(r[1]) };
+    }
+  }
+
   /**
    * Runs the commit script; with `waitReplicas`, pipelines `WAIT` right after it on the same
    * connection (on a cluster: the pipeline goes to the key's master), which is what WAIT counts.
    * @throws StoreUnavailableError when a successful commit was not confirmed by enough replicas.
    */
   private async commitScript(key: string, ...args: (string | number)[]): Promise<Reply> {
-    if (this.waitReplicas === 0) return this.cmd.codespaceCommit(key, ...args);
+    return this.withWait("codespaceCommit", "the commit", key, ...args);
+  }
+
+  /**
+   * Runs one of the scripts that write to a codespace; with `waitReplicas`, pipelines `WAIT` right
+   * after it on the same connection (on a cluster: the pipeline goes to the key's master), which is
+   * what WAIT counts. @throws StoreUnavailableError when an "ok" was not confirmed by enough replicas.
+   */
+  private async withWait(script: "codespaceCommit" | "codespaceConfirm", what: string, key: string, ...args: (string | number)[]): Promise<Reply> {
+    if (this.waitReplicas === 0) return (this.cmd[script] as (key: string, ...a: (string | number)[]) => Promise<Reply>)(key, ...args);
     const pipeline = this.cmd.pipeline() as ChainableCommander & Scripts<unknown>;
-    pipeline.codespaceCommit(key, ...args);
+    (pipeline[script] as (key: string, ...a: (string | number)[]) => unknown)(key, ...args);
     pipeline.wait(this.waitReplicas, WAIT_TIMEOUT_MS);
     const results = (await pipeline.exec()) ?? [];
     const [commitErr, reply] = results[0] ?? [new Error("no reply")];
@@ -387,7 +425,7 @@ export class RedisStore implements CodeStore {
     const r = reply as Reply;
     if (r[0] === "ok" && !(Number(acked) >= this.waitReplicas)) {
       throw new StoreUnavailableError(
-        `the commit was confirmed by ${Number(acked) || 0} of ${this.waitReplicas} replicas within ${WAIT_TIMEOUT_MS} ms; resend (a resend is deduplicated)`,
+        `${what} was confirmed by ${Number(acked) || 0} of ${this.waitReplicas} replicas within ${WAIT_TIMEOUT_MS} ms; resend (a resend is deduplicated)`,
       );
     }
     return r;
