@@ -78,6 +78,12 @@ export interface ConnectionEvents {
 
 export type ConnectionOptions = Pick<ConnectOptions, "transports" | "socketOptions" | "ackTimeoutMs" | "name" | "batches">;
 
+/**
+ * Handshake refusals that pass (docs/protocol.md: "retry later"): a connection that had joined
+ * retries them after its backoff; anything else is final.
+ */
+const RETRY_LATER: ReadonlySet<string> = new Set(["auth_unavailable", "too_many_connections", "store_unavailable", "codespace_unavailable"]);
+
 export class CodespaceConnection extends TypedEmitter<ConnectionEvents> {
   readonly socket: CodespaceSocket;
   readonly #ackTimeoutMs: number;
@@ -190,7 +196,7 @@ export class CodespaceConnection extends TypedEmitter<ConnectionEvents> {
     const code = err.data?.code;
     if (!code) return; // transport failure: the Manager retries by itself
     const error = new CodespaceClientError(code, err.data?.message ?? err.message);
-    if (this.#joined && (code === "auth_unavailable" || code === "too_many_connections" || code === "store_unavailable")) this.#retryLater();
+    if (this.#joined && RETRY_LATER.has(code)) this.#retryLater();
     else this.#fail(error, true);
   }
 

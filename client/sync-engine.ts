@@ -16,8 +16,9 @@
  * `reload`: take the next snapshot whatever its version), `online` (with what the pull and push
  * sides are doing), `closed`. Dropped local changes: when the document is replaced by the server's
  * state (`reset`: a new epoch, history too old, a batch refused for good), unconfirmed local changes
- * are discarded, except that on `version_too_old` the changes never sent are carried onto the
- * snapshot (carry-over.ts) and sent as new updates; those sent may be held by the server already.
+ * are discarded, except that on `version_too_old` and `epoch` the changes never sent are carried
+ * onto the snapshot (carry-over.ts) and sent as new updates; those sent may be held by the server
+ * already.
  */
 import { ChangeSet, type ChangeSpec, type EditorState, type Text } from "@codemirror/state";
 import { getSyncedVersion, sendableUpdates } from "@codemirror/collab";
@@ -436,8 +437,11 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
 
   /**
    * Replaces the document by the server's state at `version`. Unconfirmed changes are dropped, except
-   * on `version_too_old` those never sent, which are carried onto the snapshot (`#carryUnsent`) and
-   * become the new unconfirmed update (only in mode `edit`: a view_only connection drops them too).
+   * those never sent, which are carried onto the snapshot (`#carryUnsent`) and become the new
+   * unconfirmed update: after `version_too_old` and a new `epoch` (the codespace expired and was
+   * loaded again while we were offline, or the store lost commits and restarted it); not after
+   * `rejected` (refused for good) or `desync` (the local copy is not trusted), nor in mode view_only
+   * (never sendable).
    */
   #resetTo(version: number, code: string | Text, epoch: string, reason: ResetReason): void {
     const pending = sendableUpdates(this.#state);
@@ -446,7 +450,7 @@ export class SyncEngine extends TypedEmitter<SyncEngineEvents> {
     const snapshot = createCollabState(code, version, this.#clientID);
     // Carried only while this connection may edit: a view_only one (the site took the right away
     // while we were offline) could never send them, and would show a text nobody else has.
-    const carry = reason === "version_too_old" && unsent > 0 && this.#mode === "edit";
+    const carry = (reason === "version_too_old" || reason === "epoch") && unsent > 0 && this.#mode === "edit";
     const carried = carry ? this.#carryUnsent(pending, sent, snapshot.doc) : undefined;
     const kept = carried ? unsent : 0;
     this.#resetGen++;

@@ -80,8 +80,8 @@ export interface ResetEvent {
   /** Number of unconfirmed local updates that were dropped. */
   dropped: number;
   /**
-   * Number of local updates never sent that were carried onto the snapshot instead (only on
-   * `version_too_old`; re-applied as one new unconfirmed update and sent). 0 otherwise.
+   * Number of local updates never sent that were carried onto the snapshot instead (on
+   * `version_too_old` and `epoch`; re-applied as one new unconfirmed update and sent). 0 otherwise.
    */
   kept: number;
 }

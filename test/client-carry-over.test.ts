@@ -130,3 +130,44 @@ test("a client offline while more than HISTORY_LENGTH updates are accepted keeps
   const fresh = await open();
   assert.equal(fresh.text, a.text);
 });
+
+test("a client offline while its codespace expired and was opened again (a new epoch) keeps what it typed offline", { timeout: 30_000 }, async () => {
+  // a temporary codespace expires 1 s after its last edit; opened again, it starts empty, in a new epoch
+  const short = await startInProcessServer({ LOG_LEVEL: "error", TMP_CODESPACE_EXPIRE_UPDATE: "1" });
+  const token = `tmp-${randomUUID()}`;
+  const open = async (): Promise<CodespaceClient> => {
+    const c = await CodespaceClient.connect(short.url, token, { transports: ["websocket"] });
+    clients.push(c);
+    return c;
+  };
+  try {
+    const a = await open();
+    const b = await open();
+    a.applyLocal([{ from: 0, to: 0, insert: "kept by nobody\n" }]);
+    await a.whenSynced();
+    const oldEpoch = a.epoch;
+    const resets: ResetEvent[] = [];
+    a.on("reset", (r) => resets.push(r));
+
+    a.socket.io.reconnection(false);
+    const gone = new Promise<void>((resolve) => a.socket.once("disconnect", () => resolve()));
+    a.socket.io.engine.close();
+    await gone;
+    a.applyLocal([{ from: a.text.length, to: a.text.length, insert: "<offline>" }]);
+    // b, still connected, is told when it expires
+    await new Promise<void>((resolve) => b.once("expired", () => resolve()));
+
+    const reset = new Promise<void>((resolve) => a.on("reset", () => resolve()));
+    a.socket.io.reconnection(true);
+    a.socket.connect();
+    await reset;
+    await a.whenSynced();
+    assert.notEqual(a.epoch, oldEpoch, "a new epoch");
+    assert.deepEqual(resets.map((r) => [r.reason, r.kept, r.dropped]), [["epoch", 1, 0]], "the offline update was carried, none dropped");
+    assert.equal(a.text, "<offline>", "typed offline, sent to the new codespace (the old text expired with it)");
+    const fresh = await open();
+    assert.equal(fresh.text, a.text);
+  } finally {
+    await short.server.close();
+  }
+});

@@ -124,3 +124,51 @@ test("a disconnect by the server is retried; reconnect() opens a new connection"
   assert.equal(c.socket.connected, false);
   assert.equal(c.ready, false);
 });
+
+test("a reconnect refused with codespace_unavailable (the site cannot load it yet) is retried, not fatal", { timeout: 30_000 }, async () => {
+  // a site hook set: any token opens codespace `cs` to edit; its load fails while `siteDown`
+  const cs = `site-${randomUUID()}`;
+  let siteDown = false;
+  let onExpired!: () => void;
+  const expired = new Promise<void>((resolve) => (onExpired = resolve));
+  const site = await startInProcessServer(
+    { LOG_LEVEL: "error", CODESPACE_EXPIRE_UPDATE: "1" },
+    {
+      hooks: {
+        authenticate: () => ({ codespace: cs, mode: "edit" }),
+        load: async () => {
+          if (siteDown) throw new Error("site down");
+          return { code: "from the site" };
+        },
+        onExpired: ({ codespace }) => codespace === cs && onExpired(),
+      },
+    },
+  );
+  const conn = new CodespaceConnection(site.url, "any-token", { transports: ["websocket"] });
+  const firstConnected = next(conn, "connected");
+  const errors: { code: string; fatal: boolean }[] = [];
+  conn.on("error", ({ error, fatal }) => errors.push({ code: error.code, fatal }));
+  try {
+    const first = await firstConnected;
+    assert.equal(first.code, "from the site");
+    // offline while the codespace expires; the site is down when the client comes back
+    conn.socket.io.reconnection(false);
+    const gone = new Promise<void>((resolve) => conn.socket.once("disconnect", () => resolve()));
+    conn.socket.io.engine.close();
+    await gone;
+    await expired;
+    siteDown = true;
+    const refused = new Promise<void>((resolve) => conn.socket.once("connect_error", () => resolve()));
+    conn.socket.io.reconnection(true);
+    conn.socket.connect();
+    await refused;
+    assert.deepEqual(errors, [], "not reported as fatal");
+    assert.notEqual(conn.status, "closed");
+    siteDown = false;
+    const again = await next(conn, "connected");
+    assert.equal(again.code, "from the site", "reloaded once the site answers");
+  } finally {
+    conn.close();
+    await site.server.close();
+  }
+});
