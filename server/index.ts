@@ -150,6 +150,10 @@ export async function createServer(config: Config, options: CreateServerOptions 
   attachNamespace(nsp, { config, registry, logger, isShuttingDown: () => shuttingDown, metrics, rateLimiter, membership: heartbeat, crossProcess: redisAdapter !== undefined });
   store.onExpired((codespace) => {
     if (heartbeat && PresenceHeartbeat.owns(codespace)) return; // a presence key, not a codespace
+    persistence.expired(codespace);
+    // Redis reports every key of the database (KEY_PREFIX may be empty): only a codespace this
+    // process holds is logged, expired for its sockets and passed to onExpired
+    if (!registry.held(codespace)) return;
     registry.invalidate(codespace);
     expireLocally(nsp, codespace);
     logger.info({ codespace }, "codespace expired");

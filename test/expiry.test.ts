@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { CodespaceServer } from "../server/index.js";
+import { waitForOutput } from "./helpers/editors.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
@@ -142,6 +143,22 @@ describe("Redis, two server processes", () => {
       }
     } finally {
       for (const w of [...sockets, ...others]) w.socket.close();
+    }
+  });
+
+  test("a key that is no codespace of theirs (another application's, same database) expiring is not reported", async () => {
+    const foreign = `session:${randomUUID()}`;
+    const cs = `tmp-${randomUUID()}`;
+    const sockets = [await join(p1.url, cs)];
+    try {
+      await raw.set(foreign, "1", "PX", 50);
+      // the codespace expires 2 s after its last write: its event comes after the foreign key's
+      await expectExpired(sockets, cs);
+      // the process holding the codespace reports it (its log is read from a pipe: wait for the line)
+      await waitForOutput(p1.output, new RegExp(`"codespace":"${cs}".*"msg":"codespace expired"`), EVENT_TIMEOUT_MS);
+      for (const p of [p1, p2]) assert.doesNotMatch(p.output(), new RegExp(foreign), "the foreign key is not taken for a codespace");
+    } finally {
+      for (const w of sockets) w.socket.close();
     }
   });
 

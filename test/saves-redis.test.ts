@@ -8,7 +8,7 @@ import { after, before, describe, test } from "./helpers/bounded.js";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { assertConverged, closeAll, connectEditor, editAll, editOnce, streamEdits, stored, withTimeout, type Editor } from "./helpers/editors.js";
+import { assertConverged, closeAll, connectEditor, editAll, editOnce, streamEdits, stored, waitForOutput, withTimeout, type Editor } from "./helpers/editors.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
@@ -212,6 +212,28 @@ test("the due-save index lost the codespace's entry (a failover of its master): 
     await assertSiteHasStored(cs);
     assert.ok(site.savesOf(cs).at(-1)!.at > removedAt);
   } finally {
+    await srv!.stop();
+  }
+});
+
+test("saves keep failing until the retention runs out: the codespace expires and one error line says its commits are lost", { timeout: 60_000 }, async () => {
+  const [srv] = await processes(1, { CODESPACE_EXPIRE_UPDATE: "1", SAVE_MAX_RETENTION_S: "2" });
+  const cs = randomUUID();
+  try {
+    site.mode = { status: 500 };
+    site.loadMode = "ok"; // only saves fail
+    const ed = await connectEditor(srv!.url, token(cs), "l", "websocket");
+    await editOnce(ed, 10_000);
+    ed.client.close();
+    const [line] = await waitForOutput(srv!.output, /^.*those commits are lost.*$/m, 20_000);
+    const entry = JSON.parse(line) as { level: number; codespace: string };
+    assert.equal(entry.level, 50, "an error line");
+    assert.equal(entry.codespace, cs);
+    assert.equal(await client.exists(cs), 0, "the codespace is gone");
+    assert.equal(site.savesOf(cs).length, 0, "the site never took it");
+  } finally {
+    site.mode = "ok";
+    site.loadMode = undefined;
     await srv!.stop();
   }
 });

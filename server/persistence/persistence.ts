@@ -21,6 +21,8 @@ export interface Persistence {
   registry: RegistryPersistence;
   /** This process committed to `codespace`. */
   committed(codespace: string): void;
+  /** The store's `codespace` expired or was deleted (any process's, held here or not). */
+  expired(codespace: string): void;
   /** Adds the load-before-edit middleware (after authentication) when there is a load hook. */
   attach(nsp: Namespace): void;
   /** Starts polling for due saves. */
@@ -61,6 +63,7 @@ export function createPersistence({ config, store, hooks, logger, metrics, failu
       save: saver && { debounceMs: config.saveDebounceMs, maxWaitMs: config.saveMaxWaitMs, retentionSeconds: config.saveMaxRetentionS },
     },
     committed: (codespace) => saver?.committed(codespace),
+    expired: (codespace) => saver?.expired(codespace),
     attach(nsp) {
       if (loader) nsp.use(loadMiddleware(loader, config.codespaceExpireUpdate, logger));
     },

@@ -5,8 +5,11 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
-/** `saved` (2xx), `conflict` (409: the site holds newer), `failed` (anything else, a timeout, a network error: retried). */
-export type SaveResult = "saved" | "conflict" | "failed";
+/**
+ * `saved` (2xx), `conflict` (409: the site holds newer), `failed` (anything else, a timeout, a
+ * network error: retried), `lost` (the codespace expired while its save was still failing).
+ */
+export type SaveResult = "saved" | "conflict" | "failed" | "lost";
 /** `loaded` (200), `new` (404: empty), `failed` (refused with codespace_unavailable). */
 export type LoadResult = "loaded" | "new" | "failed";
 
@@ -30,7 +33,7 @@ export function createSaveMetrics(registry: Registry, unsaved: () => Promise<num
     },
   });
   return {
-    saves: new Counter({ name: "codespace_saves_total", help: "Save attempts, by result (saved, conflict, failed)", labelNames: ["result"] as const, registers }),
+    saves: new Counter({ name: "codespace_saves_total", help: "Save attempts, by result (saved, conflict, failed; lost: the codespace expired while its save was still failing)", labelNames: ["result"] as const, registers }),
     lag: new Histogram({
       name: "codespace_save_lag_seconds",
       help: "Time from the first unsaved commit to the save that covered it, seconds",

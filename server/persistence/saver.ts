@@ -58,6 +58,8 @@ export class Saver {
   readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<string, Promise<void>>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** For the codespaces in `retries`: when their first unsaved commit was, by this process's clock (ms). */
+  private readonly unsavedSince = new Map<string, number>();
   /**
    * Codespaces this process committed (or retried) and has not seen saved, each with the number of
    * the last `owe` (a sweep forgets an entry only if no commit came after it asked): flushed at
@@ -85,6 +87,25 @@ export class Saver {
   /** This process committed to `codespace` (it owes that save at shutdown). */
   committed(codespace: string): void {
     this.owe(codespace);
+  }
+
+  /**
+   * The store's `codespace` is gone (expired or deleted). If this process was waiting to retry its
+   * save (it holds the claim: nobody else saves it meanwhile), the site never took its latest
+   * commits and they are gone with it: one error line, `codespace_saves_total{result="lost"}`.
+   */
+  expired(codespace: string): void {
+    const retry = this.retries.get(codespace);
+    this.owed.delete(codespace);
+    if (!retry) return;
+    clearTimeout(retry);
+    this.retries.delete(codespace);
+    this.o.metrics?.saves.inc({ result: "lost" });
+    this.o.logger.error(
+      { codespace, unsavedForS: this.unsavedSince.has(codespace) ? Math.round((Date.now() - this.unsavedSince.get(codespace)!) / 1000) : undefined },
+      "codespace expired before the site took its latest commits (its saves kept failing until SAVE_MAX_RETENTION_S ran out): those commits are lost",
+    );
+    this.unsavedSince.delete(codespace);
   }
 
   /** Codespaces this process owes a save (diagnostics and tests). */
@@ -188,9 +209,11 @@ export class Saver {
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
       await store.deferSave(id, this.owner, delay);
       this.owe(id);
+      this.unsavedSince.set(id, Date.now() - unsavedForS * 1000);
       logger.warn({ codespace: id, version: claim.version, attempt: claim.attempts + 1, retryInMs: delay, unsavedForS, err: describe(err) }, "save failed; will retry");
       const t = setTimeout(() => {
         this.retries.delete(id);
+        this.unsavedSince.delete(id);
         if (!this.closed) void this.run(id, false);
       }, delay);
       this.retries.set(id, t);
