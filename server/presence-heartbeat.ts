@@ -25,6 +25,7 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "./logger.js";
 import type { CodespaceNamespace } from "./namespace/index.js";
 import { clusterOptions, quitConnection, retryStrategy } from "./redis-connection.js";
+import { PRESENCE_KEY_PART } from "./store/reserved-keys.js";
 
 /** How often a process refreshes its heartbeat and looks for crashed ones, milliseconds. */
 export const HEARTBEAT_MS = 2000;
@@ -33,7 +34,7 @@ export const NODE_TTL_MS = 10_000;
 /** How long a crashed process's member list stays readable, milliseconds. */
 const MEMBERS_TTL_MS = 60_000;
 /** Every key of this module starts with KEY_PREFIX + KEY_PART. */
-const KEY_PART = "presence:";
+const KEY_PART = PRESENCE_KEY_PART;
 
 export interface PresenceHeartbeatOptions {
   /** One Redis (REDIS_URL); ignored with `clusterNodes`. */

@@ -124,3 +124,20 @@ test("onConnect, onDisconnect and onExpired receive their events", { timeout: 30
   await until(() => disconnects.some((d) => d.socket === connected.id && d.codespace === "tmp-expiring" && d.mode === "edit"), "onDisconnect");
   socket.close();
 });
+
+test("an authenticate hook answering a codespace id that names one of the server's own keys is refused", { timeout: 30_000 }, async () => {
+  // with an empty KEY_PREFIX, codespace "codespace:saves" would be the due-save index itself
+  const reserved = await startInProcessServer({}, { hooks: { authenticate: ({ token }) => ({ codespace: token, mode: "edit" }) } });
+  try {
+    for (const id of ["codespace:saves", "presence:nodes", "presence:members:x"]) {
+      assert.equal((await expectConnectError(reserved.url, id)).data?.code, "auth_unavailable", id);
+    }
+    const ok = await connectSocket(reserved.url, "codespace:saves-not");
+    assert.equal(ok.connected.codespace, "codespace:saves-not", "only the reserved ids themselves are refused");
+    ok.socket.close();
+    const failures = (await reserved.server.metrics.registry.getSingleMetric("codespace_hook_failures_total")?.get())?.values ?? [];
+    assert.equal(failures.find((v) => v.labels.hook === "authenticate")?.value, 3, "each refusal is reported as a hook failure (one warn line)");
+  } finally {
+    await reserved.server.close();
+  }
+});

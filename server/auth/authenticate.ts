@@ -14,6 +14,7 @@ import { AuthUnavailableError, CodespaceError, MissingTokenError } from "../erro
 import { HookTimeoutError, withTimeout, type AuthenticateHook, type HookFailures, type SocketAuth } from "../hooks.js";
 import type { Logger } from "../logger.js";
 import type { AuthOutcome } from "../metrics.js";
+import { isReservedCodespaceId } from "../store/reserved-keys.js";
 
 /** Counts one handshake outcome (`codespace_auth_checks_total{outcome}`). */
 export type AuthCounter = (outcome: AuthOutcome) => void;
@@ -64,6 +65,11 @@ export async function authenticate(
       if (typeof auth.codespace !== "string" || auth.codespace.length === 0 || (auth.mode !== "edit" && auth.mode !== "view_only")) {
         count("hook_failed");
         opts.failures?.report("authenticate", undefined, new Error("an authenticate hook answered without a codespace or a valid mode"));
+        throw new AuthUnavailableError();
+      }
+      if (isReservedCodespaceId(auth.codespace)) {
+        count("hook_failed");
+        opts.failures?.report("authenticate", undefined, new Error(`the codespace id ${JSON.stringify(auth.codespace)} names one of the server's own Redis keys (server/store/reserved-keys.ts); refused`));
         throw new AuthUnavailableError();
       }
       return auth.name ? { codespace: auth.codespace, mode: auth.mode, name: auth.name } : { codespace: auth.codespace, mode: auth.mode };

@@ -34,6 +34,7 @@ import {
   type Snapshot,
   type Utf8Patch,
 } from "./code-store.js";
+import { SAVE_INDEX } from "./reserved-keys.js";
 import { COMMIT_SCRIPT, CONFIRM_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT, RESTART_SCRIPT } from "./redis-scripts.js";
 import { CLAIM_SCRIPT, DEFER_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
 import { clusterOptions, connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
@@ -86,7 +87,7 @@ export const WAIT_TIMEOUT_MS = 300;
  * Name of the due-save index after KEY_PREFIX: a sorted set of codespace ids scored by the time
  * (ms) their save is due. Only a hint for finding work: the truth is in each codespace's hash.
  */
-const SAVE_INDEX = "codespace:saves";
+
 
 /** Keyspace events the store needs: K keyspace channel, g generic (del), x expired. */
 const NEEDED_FLAGS = ["K", "g", "x"];
