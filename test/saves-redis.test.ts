@@ -10,7 +10,8 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { assertConverged, closeAll, connectEditor, editAll, editOnce, streamEdits, stored, waitForOutput, withTimeout, type Editor } from "./helpers/editors.js";
 import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
-import { startServerProcess, type ServerProcess } from "./helpers/server-process.js";
+import { join } from "node:path";
+import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import { startInProcessServer } from "./helpers/in-process-server.js";
 import { pythonShareToken } from "./helpers/share-token.js";
 import { connectSocket, expectConnectError } from "./helpers/socket.js";
@@ -234,6 +235,23 @@ test("saves keep failing until the retention runs out: the codespace expires and
   } finally {
     site.mode = "ok";
     site.loadMode = undefined;
+    await srv!.stop();
+  }
+});
+
+test("a server whose clock is 40 s behind Redis's saves on time (due times are Redis times)", { timeout: 60_000 }, async () => {
+  const skew = join(REPO_ROOT, "test", "fixtures", "clock-skew.cjs");
+  const [srv] = await processes(1, { NODE_OPTIONS: `--require ${skew}`, CLOCK_SKEW_MS: "-40000" });
+  const cs = randomUUID();
+  try {
+    const ed = await connectEditor(srv!.url, token(cs), "k", "websocket");
+    await editOnce(ed, 10_000);
+    const editedAt = Date.now();
+    ed.client.close();
+    // SAVE_MAX_WAIT_MS is 1 s here: without the skew taken care of, the save would come ~40 s late
+    await assertSiteHasStored(cs, 15_000);
+    assert.ok(site.savesOf(cs).at(-1)!.at - editedAt < 15_000);
+  } finally {
     await srv!.stop();
   }
 });

@@ -36,7 +36,7 @@ import {
 } from "./code-store.js";
 import { SAVE_INDEX } from "./reserved-keys.js";
 import { COMMIT_SCRIPT, CONFIRM_SCRIPT, HISTORY_SCRIPT, OPEN_SCRIPT, RESTART_SCRIPT } from "./redis-scripts.js";
-import { CLAIM_SCRIPT, DEFER_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
+import { CLAIM_SCRIPT, DEFER_SCRIPT, DUE_SCRIPT, RELEASE_SCRIPT, SETTLE_SCRIPT } from "./save-scripts.js";
 import { clusterOptions, connectUntilReady, quitConnection, retryStrategy } from "../redis-connection.js";
 import { feedChannel } from "./feed-channel.js";
 import { ClusterMasters } from "./redis-cluster-masters.js";
@@ -76,12 +76,16 @@ interface Scripts<R> {
   codespaceReleaseSave(key: string, owner: string): R;
   codespaceRestart(key: string, epoch: string, newEpoch: string, channel: string, publish: string): R;
   codespaceConfirm(key: string, epoch: string, version: number): R;
+  codespaceDueSaves(index: string, limit: number): R;
 }
 /** The command connection (one Redis or a Cluster) with the scripts. */
 type ScriptedRedis = (Redis | Cluster) & Scripts<Promise<Reply>>;
 
 /** Longest a commit waits for `waitReplicas` replicas (Redis `WAIT` timeout), ms. */
 export const WAIT_TIMEOUT_MS = 300;
+
+/** Due-save index score meaning "due now" whatever the clocks (DUE_SCRIPT). */
+const DUE_NOW = 0;
 
 /**
  * Name of the due-save index after KEY_PREFIX: a sorted set of codespace ids scored by the time
@@ -161,6 +165,7 @@ export class RedisStore implements CodeStore {
     this.cmd.defineCommand("codespaceReleaseSave", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
     this.cmd.defineCommand("codespaceRestart", { numberOfKeys: 1, lua: RESTART_SCRIPT });
     this.cmd.defineCommand("codespaceConfirm", { numberOfKeys: 1, lua: CONFIRM_SCRIPT });
+    this.cmd.defineCommand("codespaceDueSaves", { numberOfKeys: 1, lua: DUE_SCRIPT });
     this.saveIndex = this.keyPrefix + SAVE_INDEX;
     const db = this.cmd instanceof Redis ? (this.cmd.options.db ?? 0) : 0;
     this.channelPrefix = `__keyspace@${db}__:`;
@@ -432,9 +437,9 @@ export class RedisStore implements CodeStore {
     return r;
   }
 
-  /** See SaveState.dueSaves: members of the index scored at or before now. */
+  /** See SaveState.dueSaves: members of the index scored at or before Redis's clock (DUE_SCRIPT). */
   async dueSaves(limit: number): Promise<string[]> {
-    return this.call(() => this.cmd.zrangebyscore(this.saveIndex, "-inf", Date.now(), "LIMIT", 0, limit));
+    return (await this.call(() => this.cmd.codespaceDueSaves(this.saveIndex, limit))).map(String);
   }
 
   /** See SaveState.claimSave (one Lua script on the codespace hash). */
@@ -491,7 +496,7 @@ export class RedisStore implements CodeStore {
   /** See SaveState.releaseSave. */
   async releaseSave(codespace: string, owner: string): Promise<void> {
     await this.call(() => this.cmd.codespaceReleaseSave(this.key(codespace), owner));
-    await this.index(codespace, Date.now());
+    await this.index(codespace, DUE_NOW);
   }
 
   /** See SaveState.unsavedCount: the size of the due index. */
@@ -509,8 +514,7 @@ export class RedisStore implements CodeStore {
     const flags = await this.call(() => Promise.all(codespaces.map((c) => this.cmd.hexists(this.key(c), "dirty_since"))));
     const out = codespaces.filter((_, i) => flags[i] === 1);
     if (out.length > 0) {
-      const now = Date.now();
-      await this.call(() => this.cmd.zadd(this.saveIndex, "NX", ...out.flatMap((c) => [now, c])));
+      await this.call(() => this.cmd.zadd(this.saveIndex, "NX", ...out.flatMap((c) => [DUE_NOW, c])));
     }
     return out;
   }
@@ -527,7 +531,7 @@ export class RedisStore implements CodeStore {
   private async unindex(codespace: string): Promise<void> {
     await this.call(() => this.cmd.zrem(this.saveIndex, codespace));
     const dirty = await this.call(() => this.cmd.hexists(this.key(codespace), "dirty_since"));
-    if (dirty) await this.index(codespace, Date.now());
+    if (dirty) await this.index(codespace, DUE_NOW);
   }
 
   onExpired(listener: ExpiredListener): void {

@@ -1,6 +1,6 @@
 /**
  * Lua scripts of the durable save state (registered with ioredis `defineCommand` by RedisStore).
- * Each touches ONE key, the codespace hash (so it stays in one Redis Cluster slot), whose save
+ * Each touches ONE key: the codespace hash (so it stays in one Redis Cluster slot), whose save
  * fields are (times in ms from Redis TIME):
  *   `dirty_since`  time of the first commit not yet saved (absent: nothing unsaved)
  *   `touched_at`   time of the last commit
@@ -9,7 +9,7 @@
  *   `lease_owner`, `lease_until`  the save claim
  *   `save_attempts` failed attempts of the current save (for the backoff, across processes)
  * The commit script (redis-scripts.ts) sets `dirty_since`, `touched_at` and `ttl` atomically with
- * the commit.
+ * the commit. DUE_SCRIPT alone reads the due-save index instead.
  */
 
 /** Shared prologue: `now` in ms from Redis TIME. */
@@ -82,4 +82,18 @@ export const RELEASE_SCRIPT = `
 local key = KEYS[1]
 if redis.call('HGET', key, 'lease_owner') == ARGV[1] then redis.call('HDEL', key, 'lease_owner', 'lease_until') end
 return 1
+`;
+
+/**
+ * due saves: the members of the due-save index scored at or before Redis's own clock (TIME, ms),
+ * at most ARGV[1] of them. Redis's clock, not the server process's: the scores are Redis times (the
+ * commit and claim scripts compute them), and a process whose clock is behind would otherwise find
+ * saves due late by its skew. Scores of 0 mean "due now" (written when a process cannot know the
+ * real due time: a released claim, a re-listed entry).
+ * KEYS[1] the index. Returns the ids.
+ */
+export const DUE_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 `;
