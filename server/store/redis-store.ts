@@ -15,7 +15,7 @@
  * `waitReplicas` > 0 a commit is reported only once `WAIT` confirmed it on that many replicas.
  */
 import { randomUUID } from "node:crypto";
-import { Cluster, Redis, type ChainableCommander, type RedisOptions } from "ioredis";
+import { Cluster, Redis, ReplyError, type ChainableCommander, type RedisOptions } from "ioredis";
 import { StoreUnavailableError } from "../errors.js";
 import type { WireUpdate } from "../protocol/events.js";
 import {
@@ -84,6 +84,9 @@ type ScriptedRedis = (Redis | Cluster) & Scripts<Promise<Reply>>;
 /** Longest a commit waits for `waitReplicas` replicas (Redis `WAIT` timeout), ms. */
 export const WAIT_TIMEOUT_MS = 300;
 
+/** At most one warn line per this many ms for each kind of Redis error (RedisStore.warnLimited). */
+const REDIS_WARN_EVERY_MS = 10_000;
+
 /** Due-save index score meaning "due now" whatever the clocks (DUE_SCRIPT). */
 const DUE_NOW = 0;
 
@@ -117,6 +120,8 @@ export class RedisStore implements CodeStore {
   private readonly keyPrefix: string;
   private readonly historyLength: number;
   private readonly logger?: RedisStoreOptions["logger"];
+  /** warnLimited's last line per kind: when, and how many of that kind since. */
+  private readonly warned = new Map<string, { at: number; since: number }>();
   private readonly channelPrefix: string;
   private readonly saveIndex: string;
   private configWarned = false;
@@ -567,11 +572,41 @@ export class RedisStore implements CodeStore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err; // already says what happened (WAIT)
+      if (err instanceof StoreUnavailableError) {
+        // already says what happened (WAIT)
+        this.warnLimited("WAIT", { err: err.message }, "a write was not confirmed by enough replicas (REDIS_WAIT_REPLICAS); the request was answered store_unavailable");
+        throw err;
+      }
+      if (err instanceof ReplyError) {
+        // Redis answered with an error (WRONGTYPE: a key of another type under a codespace's name;
+        // MOVED: REDIS_URL names one node of a Redis Cluster; a script error): the operator must see it
+        const command = (err as { command?: { name?: string; args?: unknown[] } }).command;
+        const message = String((err as Error).message);
+        // a script's key follows its sha (or body) and the key count
+        const key = command?.args?.[/^eval/i.test(command.name ?? "") ? 2 : 0];
+        this.warnLimited(message.split(" ")[0] ?? "ERR", { err: message, command: command?.name, key: key === undefined ? undefined : String(key) }, "Redis refused a command; the request was answered store_unavailable");
+      }
       const e = new StoreUnavailableError();
       e.cause = err;
       throw e;
     }
+  }
+
+  /**
+   * A warn line, at most one per REDIS_WARN_EVERY_MS for each `kind` (the Redis error's first word,
+   * or WAIT), with the number of the same kind since the previous line: a failing key or node is
+   * one line every 10 s, not one per request.
+   */
+  private warnLimited(kind: string, fields: object, msg: string): void {
+    if (!this.logger) return;
+    const now = Date.now();
+    const seen = this.warned.get(kind);
+    if (seen && now - seen.at < REDIS_WARN_EVERY_MS) {
+      seen.since++;
+      return;
+    }
+    this.warned.set(kind, { at: now, since: 0 });
+    this.logger.warn({ ...fields, sameSinceLastLine: seen?.since ?? 0 }, msg);
   }
 
   /** Makes sure notify-keyspace-events contains K, g and x; warns once if CONFIG is refused. */
