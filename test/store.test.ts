@@ -85,9 +85,26 @@ function sharedSuite(name: string, withRaw: boolean, make: () => Promise<Harness
       const a = await h.store.open(cs, 60);
       assert.equal(a.code, "");
       assert.equal(a.version, 0);
-      assert.match(a.epoch, /^[0-9a-f-]{36}$/);
+      assert.match(a.epoch, /^\d{15}-[0-9a-f-]{36}$/, "<time in ms, 15 digits>-<uuid> (server/store/epoch.ts)");
+      assert.ok(Math.abs(Number(a.epoch.slice(0, 15)) - Date.now()) < 60_000, "the time part is the store's clock, in ms");
       assert.deepEqual(await h.store.open(cs, 60), a);
       assert.equal(h.store.isReady(), true);
+    });
+
+    test("epochs sort by creation: a codespace opened again after it was removed, and a restarted one, sort after the old epoch", async () => {
+      const cs = randomUUID();
+      const first = await h.store.open(cs, 60);
+      await h.remove(cs);
+      await new Promise((r) => setTimeout(r, 2)); // a later millisecond
+      const second = await h.store.open(cs, 60);
+      assert.ok(second.epoch > first.epoch, `${second.epoch} > ${first.epoch}`);
+      await new Promise((r) => setTimeout(r, 2));
+      const restarted = await h.store.restart(cs, second.epoch, randomUUID());
+      assert.equal(restarted.status, "restarted");
+      if (restarted.status !== "restarted") return;
+      assert.ok(restarted.epoch > second.epoch, `${restarted.epoch} > ${second.epoch}`);
+      assert.equal((await h.store.open(cs, 60)).epoch, restarted.epoch);
+      assert.deepEqual(await h.store.restart(cs, second.epoch, randomUUID()), { status: "epoch", epoch: restarted.epoch }, "only from the epoch it names");
     });
 
     test("the commit feed delivers every commit, in order, with senders, until unwatch", async () => {

@@ -150,7 +150,7 @@ export type CommitResult =
  * commit feed), or `epoch` when the stored epoch is no longer the one asked (restarted already by
  * another process, or gone: null); nothing written then.
  */
-export type RestartResult = { status: "restarted"; version: number } | { status: "epoch"; epoch: string | null };
+export type RestartResult = { status: "restarted"; version: number; epoch: string } | { status: "epoch"; epoch: string | null };
 
 /**
  * Outcome of `confirm`: `ok` (the store holds that version, replicated when the store waits for
@@ -211,12 +211,13 @@ export interface CodeStore extends SaveState {
   history(codespace: string, epoch: string, version: number): Promise<HistoryResult>;
   /**
    * The store lost commits of `epoch` (a process saw a version the store no longer has: a Redis
-   * failover to a replica that had not received them, or a restore from an older copy). Starts the
-   * new epoch `newEpoch` on the stored state if the stored epoch is still `epoch`, and announces it
+   * failover to a replica that had not received them, or a restore from an older copy). Starts a
+   * new epoch (epoch.ts: the store's time, then `id`, a random UUID) on the stored state if the stored
+   * epoch is still `epoch`, and announces it
    * on the commit feed (a Commit of the new epoch with no updates), so that the lost versions are
    * never reused for other text under the old epoch. @throws StoreUnavailableError
    */
-  restart(codespace: string, epoch: string, newEpoch: string): Promise<RestartResult>;
+  restart(codespace: string, epoch: string, id: string): Promise<RestartResult>;
   /**
    * Before acknowledging batches that add nothing (resends of updates already committed): checks
    * that the store still holds `version` of `epoch`, and, with REDIS_WAIT_REPLICAS, that the replicas

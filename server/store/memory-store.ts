@@ -3,7 +3,7 @@
  * TTLs (unref'd timers; expiry fires the onExpired listeners and removes the codespace), a bounded
  * history of the last `historyLength` updates, and a compare-and-set commit.
  */
-import { randomUUID } from "node:crypto";
+import { newEpoch } from "./epoch.js";
 import type { Text } from "@codemirror/state";
 import type { WireUpdate } from "../protocol/events.js";
 import {
@@ -113,7 +113,7 @@ export class MemoryStore implements CodeStore {
   async open(codespace: string, ttlSeconds: number, initialCode = ""): Promise<Snapshot> {
     let entry = this.entries.get(codespace);
     if (!entry) {
-      entry = { epoch: randomUUID(), version: 0, code: initialCode, history: [], expiresAt: 0 };
+      entry = { epoch: newEpoch(), version: 0, code: initialCode, history: [], expiresAt: 0 };
       this.entries.set(codespace, entry);
       this.arm(codespace, entry, ttlSeconds);
       this.onChange(codespace);
@@ -198,14 +198,14 @@ export class MemoryStore implements CodeStore {
   }
 
   /** See CodeStore.restart (a memory store loses nothing, but a DATA_DIR restore can go back). */
-  async restart(codespace: string, epoch: string, newEpoch: string): Promise<RestartResult> {
+  async restart(codespace: string, epoch: string, id: string): Promise<RestartResult> {
     const entry = this.entries.get(codespace);
     if (!entry) return { status: "epoch", epoch: null };
     if (entry.epoch !== epoch) return { status: "epoch", epoch: entry.epoch };
-    entry.epoch = newEpoch;
+    entry.epoch = newEpoch(Date.now(), id);
     this.onChange(codespace);
-    this.watchers.get(codespace)?.({ epoch: newEpoch, baseVersion: entry.version, updates: [] });
-    return { status: "restarted", version: entry.version };
+    this.watchers.get(codespace)?.({ epoch: entry.epoch, baseVersion: entry.version, updates: [] });
+    return { status: "restarted", version: entry.version, epoch: entry.epoch };
   }
 
   /** See SaveState.dueSaves (no index: the unsaved entries without a live lease; claimSave checks the debounce). */

@@ -1,3 +1,5 @@
+import { EPOCH_LUA } from "./epoch.js";
+
 /**
  * Lua scripts for RedisStore (registered with ioredis `defineCommand`).
  *
@@ -14,20 +16,22 @@
 
 /**
  * open.
- * KEYS[1] codespace key. ARGV[1] epoch to use when creating/adopting, ARGV[2] TTL seconds,
+ * KEYS[1] codespace key. ARGV[1] a random id for the epoch made when creating/adopting (epoch.ts:
+ * `<Redis time>-<id>`), ARGV[2] TTL seconds,
  * ARGV[3] (optional) code of a new codespace (loaded from the site).
  * Creates `{code ARGV[3] or "", version 0, epoch}` with EXPIRE when the key is absent; adopts a hash without
  * `epoch` (keeps `code`, or "" when it has none; sets version 0, epoch and EXPIRE).
  * Returns `{code, version, epoch}`.
  */
-export const OPEN_SCRIPT = `
+export const OPEN_SCRIPT = `${EPOCH_LUA}
 local key = KEYS[1]
 local epoch = redis.call('HGET', key, 'epoch')
 if not epoch then
   local code = redis.call('HGET', key, 'code') or ARGV[3] or ''
-  redis.call('HSET', key, 'code', code, 'version', 0, 'epoch', ARGV[1])
+  epoch = epochOf(ARGV[1])
+  redis.call('HSET', key, 'code', code, 'version', 0, 'epoch', epoch)
   redis.call('EXPIRE', key, ARGV[2])
-  return {code, 0, ARGV[1]}
+  return {code, 0, epoch}
 end
 local code = redis.call('HGET', key, 'code') or ''
 local version = tonumber(redis.call('HGET', key, 'version') or '0')
@@ -223,21 +227,23 @@ return out
  * received them, or a restore from an older copy). A process noticed because it had seen a version
  * the store no longer has. Starts a new epoch on the stored text, so that the versions of the lost
  * commits are never reused for other text under the same epoch.
- * KEYS[1] codespace key. ARGV[1] the epoch that lost commits, ARGV[2] the new epoch, ARGV[3]
+ * KEYS[1] codespace key. ARGV[1] the epoch that lost commits, ARGV[2] a random id for the new epoch
+ * (epoch.ts), ARGV[3]
  * commit-feed channel, ARGV[4] the publish command (`PUBLISH` / `SPUBLISH`).
- * Returns {"restarted", version} (the feed gets `{"epoch": new, "baseVersion": version, "updates": []}`),
+ * Returns {"restarted", version, newEpoch} (the feed gets `{"epoch": new, "baseVersion": version, "updates": []}`),
  * or {"epoch"} / {"epoch", storedEpoch} when the stored epoch is no longer ARGV[1] (someone restarted
  * it already, or it expired): nothing written.
  */
-export const RESTART_SCRIPT = `
+export const RESTART_SCRIPT = `${EPOCH_LUA}
 local key = KEYS[1]
 local head = redis.call('HMGET', key, 'epoch', 'version')
 if not head[1] then return {'epoch'} end
 if head[1] ~= ARGV[1] then return {'epoch', head[1]} end
 local version = tonumber(head[2] or '0')
-redis.call('HSET', key, 'epoch', ARGV[2])
-redis.call(ARGV[4], ARGV[3], '{"epoch":' .. cjson.encode(ARGV[2]) .. ',"baseVersion":' .. version .. ',"updates":[]}')
-return {'restarted', version}
+local epoch = epochOf(ARGV[2])
+redis.call('HSET', key, 'epoch', epoch)
+redis.call(ARGV[4], ARGV[3], '{"epoch":' .. cjson.encode(epoch) .. ',"baseVersion":' .. version .. ',"updates":[]}')
+return {'restarted', version, epoch}
 `;
 
 /**

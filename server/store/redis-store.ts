@@ -74,7 +74,7 @@ interface Scripts<R> {
   codespaceSettleSave(key: string, ...args: (string | number)[]): R;
   codespaceDeferSave(key: string, owner: string, delayMs: number): R;
   codespaceReleaseSave(key: string, owner: string): R;
-  codespaceRestart(key: string, epoch: string, newEpoch: string, channel: string, publish: string): R;
+  codespaceRestart(key: string, epoch: string, id: string, channel: string, publish: string): R;
   codespaceConfirm(key: string, epoch: string, version: number): R;
   codespaceDueSaves(index: string, limit: number): R;
 }
@@ -388,10 +388,12 @@ export class RedisStore implements CodeStore {
   }
 
   /** See CodeStore.restart (one Lua script: epoch check, HSET epoch, PUBLISH on the commit feed). @throws StoreUnavailableError */
-  async restart(codespace: string, epoch: string, newEpoch: string): Promise<RestartResult> {
+  async restart(codespace: string, epoch: string, id: string): Promise<RestartResult> {
     const publish = this.clusterNodes ? "SPUBLISH" : "PUBLISH";
-    const r = await this.call(() => this.cmd.codespaceRestart(this.key(codespace), epoch, newEpoch, this.feedChannel(codespace), publish));
-    return r[0] === "restarted" ? { status: "restarted", version: Number(r[1]) } : { status: "epoch", epoch: r[1] === undefined ? null : String(r[1]) };
+    const r = await this.call(() => this.cmd.codespaceRestart(this.key(codespace), epoch, id, this.feedChannel(codespace), publish));
+    return r[0] === "restarted"
+      ? { status: "restarted", version: Number(r[1]), epoch: String(r[2]) }
+      : { status: "epoch", epoch: r[1] === undefined ? null : String(r[1]) };
   }
 
   /**

@@ -3,7 +3,8 @@
  * endpoint (docs/integration.md): `PUT /save/<codespace>` and `GET /save/<codespace>`.
  *
  * It behaves like a careful site: it checks the signature (`X-Codespace-Signature`), keeps the
- * newest version per codespace (a lower or equal version of the same epoch gets 409), and records
+ * newest version per codespace (an older epoch, or a lower or equal version of the same epoch, gets
+ * 409: docs/integration.md's rule, epochs compared as strings), and records
  * every request. `mode` scripts failures: `ok`, an HTTP status to answer, or `stall` (never
  * answers). `refuse()` stops listening (connections refused), `resume()` listens again on the same port.
  */
@@ -95,7 +96,7 @@ export async function startStubSite(secret = "site-save-secret"): Promise<StubSi
     if (req.method !== "PUT") return answer(405, {});
     const p = JSON.parse(body) as { codespace: string; epoch: string; version: number; code: string };
     const held = site.docs.get(codespace);
-    if (held && held.epoch === p.epoch && held.version >= p.version) return answer(409, { error: "newer held" });
+    if (held && (held.epoch > p.epoch || (held.epoch === p.epoch && held.version >= p.version))) return answer(409, { error: "newer held" });
     site.docs.set(codespace, { code: p.code, epoch: p.epoch, version: p.version });
     site.saves.push({ ...p, idempotencyKey: String(req.headers["idempotency-key"]), at: Date.now() });
     answer(200, { ok: true });
