@@ -6,7 +6,8 @@
  * What sticky's public API does not cover is in sticky-adapter.ts.
  *
  * - It binds PORT (and METRICS_PORT) before forking: a port in use is one line on stderr and exit 1.
- *   Connections are handed over once every initial worker is ready (then it logs `listening`).
+ *   Connections are handed over once every initial worker is ready (then it logs `listening`);
+ *   until then the primary answers them itself: /healthz 200, anything else 503 (sticky-adapter.ts).
  * - A worker that exits while the primary is not shutting down is replaced (after a backoff when
  *   workers keep dying young, so a crash loop does not spin).
  * - SIGTERM/SIGINT: forwarded to every worker (each shuts down gracefully, see worker.ts); the

@@ -93,8 +93,8 @@ function loadOf(s: WorkerState, now: number): number {
 
 export interface StickyPrimary {
   /**
-   * Binds port/host; rejects with the listen error (EADDRINUSE, ...). Connections accepted before
-   * `open()` wait (unread) until then.
+   * Binds port/host; rejects with the listen error (EADDRINUSE, ...). Until `open()` the primary
+   * answers each connection's first request itself (`answerUnready`: /healthz 200, else 503).
    */
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Starts handing connections over (call once workers are ready). */
@@ -116,6 +116,28 @@ export interface StickyPrimary {
 export interface StickyPrimaryOptions {
   /** Gets one warn line per request that waited HOLD_MS for its session's binding in vain. */
   logger?: { warn(obj: object, msg: string): void };
+}
+
+/**
+ * Before the first workers are ready (each waits for Redis) nothing can be handed over: the primary
+ * answers the connection's first request itself, as a worker without Redis would, so that probes and
+ * clients get an answer at once instead of a hanging connection: `GET /healthz` 200, anything else
+ * 503 (`/readyz`'s body names why; a Socket.IO client takes it as a transport error and retries).
+ */
+function answerUnready(socket: Socket): void {
+  socket.on("error", () => socket.destroy());
+  socket.once("data", (chunk: Buffer) => {
+    const requestLine = chunk.toString("latin1", 0, Math.min(chunk.length, 512)).split("\r\n", 1)[0] ?? "";
+    const [method, target = ""] = requestLine.split(" ");
+    const path = target.split("?")[0];
+    const alive = method === "GET" && path === "/healthz";
+    const body = JSON.stringify(alive ? { status: "ok" } : { status: "unavailable", problems: ["no worker is ready yet (each waits for Redis)"] });
+    socket.end(
+      `HTTP/1.1 ${alive ? "200 OK" : "503 Service Unavailable"}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  socket.resume();
 }
 
 /** Primary side: sticky's `setupMaster` behind the session gate, and the routing of new sessions. */
@@ -232,14 +254,9 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
   };
 
   let opened = false;
-  const early: Socket[] = [];
   const front: NetServer = createNetServer({ pauseOnConnect: true }, (socket) => {
     if (opened) return gate(socket);
-    early.push(socket);
-    socket.on("close", () => {
-      const i = early.indexOf(socket);
-      if (i >= 0) early.splice(i, 1);
-    });
+    answerUnready(socket);
   });
 
   return {
@@ -253,11 +270,9 @@ export function setupStickyPrimary(options: StickyPrimaryOptions = {}): StickyPr
       }),
     open() {
       opened = true;
-      for (const socket of early.splice(0)) gate(socket);
     },
     close: () => {
       front.close();
-      for (const socket of early.splice(0)) socket.destroy();
     },
     add(worker) {
       workers.set(worker.id, { id: worker.id, sessions: 0, dispatched: [], routable: false, stopped: false });

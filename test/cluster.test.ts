@@ -12,7 +12,7 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
-import { startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
+import { freePort, startRedis, type RedisServerHandle } from "./helpers/redis-server.js";
 import { REPO_ROOT, startServerProcess, type ServerProcess } from "./helpers/server-process.js";
 import {
   assertConverged,
@@ -87,6 +87,40 @@ describe("cluster", () => {
     assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
     assert.match(lines[0]!, /REDIS_URL is required in cluster mode/);
     assert.equal(stdout, "", "nothing should start (no workers, no listening)");
+  });
+
+  test("Redis not there at start: the primary answers /healthz 200 and /readyz 503 at once; once Redis and a worker are up it serves", { timeout: 60_000 }, async (t) => {
+    const [port, redisPort] = [await freePort(), await freePort()];
+    // spawned directly: startServerProcess waits for "listening", which the primary logs only once
+    // its workers are ready
+    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, WORKERS: "1", PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info" };
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(process.execPath, [CLUSTER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (out += d));
+    const closed = new Promise<void>((r) => child.on("close", () => r()));
+    t.after(async () => {
+      child.kill("SIGKILL");
+      await closed;
+    });
+    const srv = { output: (): string => out };
+    const base = `http://127.0.0.1:${port}`;
+    // the port is bound before the workers start; wait (bounded) until it accepts
+    let healthz: Response | undefined;
+    for (let i = 0; i < 200 && !healthz; i++) healthz = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) }).catch(() => new Promise<undefined>((r) => setTimeout(r, 50)));
+    assert.equal(healthz?.status, 200, "/healthz answers while no worker is ready");
+    const readyz = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(readyz.status, 503);
+    assert.match(await readyz.text(), /no worker is ready yet/);
+    const handshake = await fetch(`${base}/socket.io/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(handshake.status, 503, "a handshake gets an answer (clients retry), not a hanging connection");
+    assert.doesNotMatch(srv.output(), /"msg":"listening"/);
+
+    const late = await startRedis({ port: redisPort });
+    t.after(() => late.stop());
+    await waitForOutput(srv.output, /"msg":"listening"/, 30_000);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200, "a worker answers now");
   });
 
   test("with PORT taken it exits 1 with one clear line, before starting any worker", { timeout: 30_000 }, async () => {
