@@ -26,31 +26,42 @@ export interface RedisBackend {
  * (REDIS_CLUSTER_NODES: `{ clusterNodes }`) and connects them in the background.
  */
 export function startRedis(target: RedisTarget, config: Config, logger: Logger, metrics: Metrics): RedisBackend {
+  /** The last Redis connection error, or a setting that keeps the store from starting: named in the watch's lines. */
+  let lastError: string | undefined;
   const store = new RedisStore({
     ...target,
     waitReplicas: config.redisWaitReplicas,
     keyPrefix: config.keyPrefix,
     historyLength: config.historyLength,
     logger,
-    onConnectionError: () => metrics.redisErrors.inc({ kind: "connection" }),
+    onConnectionError: (err) => {
+      lastError = err.message;
+      metrics.redisErrors.inc({ kind: "connection" });
+    },
   });
   let started = false;
+  let closing = false;
   const starting = store.start().then(() => {
     started = true;
   });
-  starting.catch((err: Error) => logger.debug({ err: err.message }, "redis store start abandoned"));
+  starting.catch((err: Error) => {
+    if (closing) return logger.debug({ err: err.message }, "redis store start abandoned");
+    lastError = err.message; // a setting to fix: repeated by every "waiting for Redis" line
+    logger.error({ err: err.message }, "the Redis store cannot start");
+  });
   const adapter = createRedisAdapter(target, config.keyPrefix);
   const ready = Promise.all([starting, adapter.connected]).then(() => {});
   ready.catch(() => {});
   const isReady = (): boolean => started && store.isReady() && adapter.isReady();
   const where = "url" in target ? redisTarget(target.url) : `the Redis Cluster of ${target.clusterNodes.map((n) => `${n.host}:${n.port}`).join(",")}`;
-  const watch = watchRedis(isReady, where, logger);
+  const watch = watchRedis(isReady, where, logger, () => lastError);
   return {
     store,
     adapter,
     ready,
     isReady,
     close: async () => {
+      closing = true;
       watch.stop();
       await store.close();
       await adapter.close();

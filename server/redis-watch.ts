@@ -31,8 +31,10 @@ export interface RedisWatch {
 /**
  * Starts watching `isReady` (true when every Redis connection of the process is up).
  * @param target `host:port`, named in every line
+ * @param lastError the last connection error (ECONNREFUSED, NOAUTH, a cluster setting refused, a
+ *   database Redis does not have), named in the waiting lines as `lastError`
  */
-export function watchRedis(isReady: () => boolean, target: string, logger: Pick<Logger, "warn" | "info">): RedisWatch {
+export function watchRedis(isReady: () => boolean, target: string, logger: Pick<Logger, "warn" | "info">, lastError: () => string | undefined = () => undefined): RedisWatch {
   let everReady = false;
   let up = false;
   let lastWaitLog = Date.now() - WAIT_LOG_INTERVAL_MS + FIRST_WAIT_LOG_MS;
@@ -46,7 +48,7 @@ export function watchRedis(isReady: () => boolean, target: string, logger: Pick<
         logger.info({ redis: target, waitedMs: now - started }, `connected to Redis at ${target}`);
       } else if (now - lastWaitLog >= WAIT_LOG_INTERVAL_MS) {
         lastWaitLog = now;
-        logger.warn({ redis: target, waitedMs: now - started }, `waiting for Redis at ${target}`);
+        logger.warn({ redis: target, waitedMs: now - started, lastError: lastError() }, `waiting for Redis at ${target}`);
       }
       return;
     }

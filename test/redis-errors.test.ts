@@ -45,3 +45,18 @@ test("a string key under a codespace's name: its opening fails with store_unavai
   assert.equal(entry.key, id);
   assert.equal(srv.output().split("Redis refused a command").length - 1, 1, "one line for the three refusals (at most one per 10 s)");
 });
+
+test("REDIS_URL naming a database this Redis does not have: never ready, one error line, the waiting lines name it", { timeout: 30_000 }, async () => {
+  const bad = await startServerProcess({ REDIS_URL: `${redis.url}/99` }, { waitReady: false });
+  try {
+    const [line] = await waitForOutput(bad.output, /^.*the Redis store cannot start.*$/m, 10_000);
+    const entry = JSON.parse(line) as { level: number; err: string };
+    assert.equal(entry.level, 50);
+    assert.match(entry.err, /REDIS_URL selects database 99, which this Redis refuses \(ERR DB index is out of range\)/);
+    const [waiting] = await waitForOutput(bad.output, /^.*"msg":"waiting for Redis.*$/m, 10_000);
+    assert.match(waiting, /"lastError":"REDIS_URL selects database 99/);
+    assert.equal((await fetch(`${bad.url}/readyz`)).status, 503, "never ready: nothing goes to database 0");
+  } finally {
+    await bad.kill();
+  }
+});

@@ -221,7 +221,8 @@ export class RedisStore implements CodeStore {
 
   /**
    * Connects both connections, waiting (through reconnects, without a deadline) until both are
-   * ready; enables keyspace notifications and subscribes. Rejects only if `close()` is called first.
+   * ready; enables keyspace notifications and subscribes. Rejects if `close()` is called first, or
+   * when REDIS_URL names a database this Redis does not have (a setting to fix, never ready).
    */
   async start(): Promise<void> {
     await Promise.race([Promise.all([connectUntilReady(this.cmd), connectUntilReady(this.sub)]), this.closedSignal]);
@@ -237,6 +238,14 @@ export class RedisStore implements CodeStore {
       });
       await Promise.race([this.masters.start(), this.closedSignal]);
       return;
+    }
+    // ioredis goes ready even when the SELECT of REDIS_URL's database fails, and then writes to
+    // database 0: a database this Redis does not have must stop the store from being used at all
+    const db = (this.cmd as Redis).options.db ?? 0;
+    if (db > 0) {
+      await (this.cmd as Redis).select(db).catch((err: Error) => {
+        throw new Error(`REDIS_URL selects database ${db}, which this Redis refuses (${err.message}): fix the /<db> of REDIS_URL`);
+      });
     }
     await this.ensureNotifications();
     this.cmd.on("ready", () => void this.ensureNotifications());
