@@ -365,6 +365,7 @@ describe("failover: SIGKILL the master of a codespace's slot while two writers t
       await assertConverged(raw as unknown as Redis, token, editors);
       assert.equal(await cluster.masterOf(token), replica, "the codespace is now served by the promoted replica");
       for (const s of [a, b]) await waitReadyz(s, (x) => x.status === 200, 20_000, "ready again after the failover");
+      for (const s of [a, b]) assert.doesNotMatch(s.output(), new RegExp(`master 127\\.0\\.0\\.1:${replica} is down`), "the promoted replica is never logged as down");
     } finally {
       closeAll(editors);
     }

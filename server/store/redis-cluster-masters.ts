@@ -40,9 +40,20 @@ const STALE_MS = 3000;
 /** Longest start() waits for masters that do not answer, ms. */
 const START_WAIT_MS = 5000;
 
+/**
+ * A master just added (a replica promoted by a failover, a new node) counts as down only if it is
+ * still not subscribed this long after it appeared, ms: connecting and subscribing takes a moment,
+ * and a healthy new master must not be logged as down.
+ */
+const CONNECT_GRACE_MS = 3000;
+
 interface Master {
   conn: Redis;
   subscribed: boolean;
+  /** When it was added (ms); until CONNECT_GRACE_MS after, "not subscribed yet" is not "down". */
+  addedAt: number;
+  /** Subscribed at least once: from then on, not subscribed means down. */
+  wasSubscribed: boolean;
 }
 
 export class ClusterMasters {
@@ -91,7 +102,10 @@ export class ClusterMasters {
   problems(): string[] {
     const out: string[] = [];
     if (Date.now() - this.lastRead > STALE_MS) out.push(`cluster unreachable (no node answered CLUSTER SLOTS for ${STALE_MS / 1000} s)`);
-    for (const [addr, m] of this.masters) if (!m.subscribed) out.push(`master ${addr} is down`);
+    const now = Date.now();
+    for (const [addr, m] of this.masters) {
+      if (!m.subscribed && (m.wasSubscribed || now - m.addedAt > CONNECT_GRACE_MS)) out.push(`master ${addr} is down`);
+    }
     if (this.uncovered.length > 0) out.push(`no master for slots ${this.uncovered.join(",")}`);
     return out;
   }
@@ -142,7 +156,7 @@ export class ClusterMasters {
       autoResubscribe: false, // resubscribed below, then onSubscribed
       lazyConnect: false,
     });
-    const m: Master = { conn, subscribed: false };
+    const m: Master = { conn, subscribed: false, addedAt: Date.now(), wasSubscribed: false };
     this.masters.set(addr, m);
     conn.on("error", () => {});
     conn.on("close", () => {
@@ -158,7 +172,7 @@ export class ClusterMasters {
     try {
       await this.ensureNotifications(m.conn);
       await m.conn.psubscribe(this.options.pattern);
-      m.subscribed = true;
+      m.subscribed = m.wasSubscribed = true;
       m.conn.emit("subscribed");
       this.report();
       this.options.onSubscribed(addr);
