@@ -19,6 +19,7 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "../server/config.js";
 import { createLogger } from "../server/logger.js";
+import { listenUrl } from "../server/listen-url.js";
 import { serveClusterMetrics } from "./metrics-aggregator.js";
 import { isWorkerMessage, type PrimaryMessage } from "./protocol.js";
 import { setupStickyPrimary } from "./sticky-adapter.js";
@@ -170,6 +171,5 @@ export async function runPrimary(config: Config): Promise<void> {
   if (shuttingDown) return;
   router.open();
   const port = listening.port;
-  const host = config.host === "0.0.0.0" ? "localhost" : config.host;
-  logger.info({ port, url: `http://${host}:${port}`, workers: config.workers, store: config.redisClusterNodes ? "redis-cluster" : "redis" }, "listening");
+  logger.info({ port, url: listenUrl(config.host, port), workers: config.workers, store: config.redisClusterNodes ? "redis-cluster" : "redis" }, "listening");
 }

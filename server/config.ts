@@ -30,7 +30,9 @@ const MAX_ECHO = 80;
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
   const config: Record<string, unknown> = {};
   for (const [field, v] of Object.entries(VARIABLES) as [string, Variable<unknown>][]) {
-    const raw = env[v.env];
+    // surrounding blanks are a copy-paste slip (HOST="127.0.0.1 "), except in secrets, taken as given
+    const given = env[v.env];
+    const raw = v.secret ? given : given?.trim();
     let value: unknown;
     if (raw === undefined || raw === "") {
       value = v.defaultValue();

@@ -10,6 +10,7 @@ import { createLogger } from "./logger.js";
 import { logUnhandledRejections } from "./process-guards.js";
 import { exitOnStartupError } from "./startup-error.js";
 import { PersistentMemoryStore } from "./store/persistent-memory-store.js";
+import { listenUrl } from "./listen-url.js";
 
 let config: Config;
 try {
@@ -31,9 +32,8 @@ const store = config.redisUrl || config.redisClusterNodes
   ? undefined
   : await PersistentMemoryStore.open({ historyLength: config.historyLength, dataDir: config.dataDir, logger }).catch(fail);
 const server = await createServer(config, { logger, store, waitForRedis: false }).catch(fail);
-const host = config.host === "0.0.0.0" ? "localhost" : config.host;
 server.logger.info(
-  { port: server.port, url: `http://${host}:${server.port}`, store: config.redisClusterNodes ? "redis-cluster" : config.redisUrl ? "redis" : "memory", dataDir: store?.dataDir },
+  { port: server.port, url: listenUrl(config.host, server.port), store: config.redisClusterNodes ? "redis-cluster" : config.redisUrl ? "redis" : "memory", dataDir: store?.dataDir },
   "listening",
 );
 

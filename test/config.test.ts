@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG_ENV_NAMES, ConfigError, loadConfig } from "../server/config.js";
+import { listenUrl } from "../server/listen-url.js";
 import { TABLE_FILES, withConfigTable } from "../server/config/docs-table.js";
 import { REPO_ROOT, SERVER_MAIN } from "./helpers/server-process.js";
 
@@ -40,6 +41,20 @@ test("values are converted, an empty value counts as unset, unknown variables ar
   assert.equal(c.keyPrefix, "cs:");
   assert.equal(c.metricsPort, 9100);
   assert.ok(!("NOT_OURS" in c));
+});
+
+test("blanks around a value are dropped, except in secrets", () => {
+  const c = loadConfig({ HOST: " 127.0.0.1 ", PORT: " 9000", SAVE_URL: "http://site/save/", SAVE_SECRET: " s p " });
+  assert.equal(c.host, "127.0.0.1");
+  assert.equal(c.port, 9000);
+  assert.equal(c.saveSecret, " s p ", "a secret is taken as given");
+});
+
+test("the listening URL: a wildcard HOST reads as localhost, IPv6 is bracketed", () => {
+  assert.equal(listenUrl("0.0.0.0", 8888), "http://localhost:8888");
+  assert.equal(listenUrl("::", 8888), "http://localhost:8888");
+  assert.equal(listenUrl("::1", 8888), "http://[::1]:8888");
+  assert.equal(listenUrl("127.0.0.1", 80), "http://127.0.0.1:80");
 });
 
 test("API_BASE_URL gains a trailing slash; CORS_ORIGIN is a list of origins", () => {
