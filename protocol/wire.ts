@@ -112,6 +112,11 @@ export function hasLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
 }
 
+/** `text` with every lone surrogate replaced by U+FFFD, as a UTF-8 encoder writes it (String.prototype.toWellFormed). */
+export function wellFormed(text: string): string {
+  return text.replace(new RegExp(LONE_SURROGATE.source, "g"), "\uFFFD");
+}
+
 /**
  * Why the server would refuse `changes` applied to `doc` with `invalid_payload` (a position
  * splitting a surrogate pair, an insert with a lone surrogate), or `null` when they are acceptable.

@@ -141,3 +141,14 @@ test("an authenticate hook answering a codespace id that names one of the server
     await reserved.server.close();
   }
 });
+
+test("a loaded code with a lone surrogate is stored and shown with U+FFFD in its place (as UTF-8 storage holds it)", { timeout: 30_000 }, async () => {
+  const site = await startInProcessServer({}, { hooks: { authenticate: () => ({ codespace: "lone", mode: "edit" }), load: async () => ({ code: "a\uD800b😀" }) } });
+  try {
+    const { socket, connected } = await connectSocket(site.url, "t");
+    assert.equal(connected.code, "a\uFFFDb😀", "the lone surrogate is replaced, the pair kept");
+    socket.close();
+  } finally {
+    await site.server.close();
+  }
+});

@@ -11,6 +11,7 @@ import { CodespaceUnavailableError } from "../errors.js";
 import { withTimeout, type HookFailures, type Hooks } from "../hooks.js";
 import type { Logger } from "../logger.js";
 import type { CodeStore, Snapshot } from "../store/code-store.js";
+import { wellFormed } from "../../protocol/wire.js";
 import type { SaveMetrics } from "./save-metrics.js";
 
 export interface LoaderOptions {
@@ -56,6 +57,8 @@ export class Loader {
     }
     this.o.metrics?.loads.inc({ result: loaded ? "loaded" : "new" });
     this.o.logger.info({ codespace, result: loaded ? "loaded" : "new", length: loaded?.code.length ?? 0 }, "codespace loaded from the site");
-    return this.o.store.open(codespace, ttlSeconds, loaded?.code ?? "");
+    // a lone surrogate cannot be stored as UTF-8 (Redis would hold U+FFFD while this process's
+    // clients saw the surrogate): replaced by U+FFFD here, so everyone and the store agree
+    return this.o.store.open(codespace, ttlSeconds, wellFormed(loaded?.code ?? ""));
   }
 }
