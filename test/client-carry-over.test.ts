@@ -33,6 +33,22 @@ after(async () => {
 });
 
 const textOf = (s: string): Text => Text.of(s.split(LINE_SEPARATOR));
+
+/** Cuts `c` off and keeps it off (no reconnection) until `comeBackWithReset`. */
+async function goOffline(c: CodespaceClient): Promise<void> {
+  c.socket.io.reconnection(false);
+  const gone = new Promise<void>((resolve) => c.socket.once("disconnect", () => resolve()));
+  c.socket.io.engine.close();
+  await gone;
+}
+
+/** Reconnects `c` and waits for the reset its `connected` brings. */
+async function comeBackWithReset(c: CodespaceClient): Promise<void> {
+  const reset = new Promise<void>((resolve) => c.on("reset", () => resolve()));
+  c.socket.io.reconnection(true);
+  c.socket.connect();
+  await reset;
+}
 /** Texts built from pieces that stress positions: newlines, "\r", surrogate pairs, repeats. */
 const text = fc.array(fc.constantFrom("a", "b", "ab", "\n", "\r", "😀", "é", " ", "xyz"), { maxLength: 40 }).map((p) => p.join(""));
 
@@ -93,11 +109,7 @@ test("a client offline while more than HISTORY_LENGTH updates are accepted keeps
   const resets: ResetEvent[] = [];
   a.on("reset", (r) => resets.push(r));
 
-  // cut a off, and keep it off until told
-  a.socket.io.reconnection(false);
-  const gone = new Promise<void>((resolve) => a.socket.once("disconnect", () => resolve()));
-  a.socket.io.engine.close();
-  await gone;
+  await goOffline(a);
   const offlineAt = a.version;
   a.applyLocal([{ from: 0, to: 0, insert: "<offline-1>" }]);
   a.applyLocal([{ from: a.text.length, to: a.text.length, insert: "<offline-2>" }]);
@@ -109,10 +121,7 @@ test("a client offline while more than HISTORY_LENGTH updates are accepted keeps
   }
   assert.ok(b.version - offlineAt > HISTORY_LENGTH, "the history no longer reaches a's version");
 
-  const reset = new Promise<void>((resolve) => a.on("reset", () => resolve()));
-  a.socket.io.reconnection(true);
-  a.socket.connect();
-  await reset;
+  await comeBackWithReset(a);
   await a.whenSynced();
   await b.waitForVersion(a.version);
 
@@ -149,18 +158,12 @@ test("a client offline while its codespace expired and was opened again (a new e
     const resets: ResetEvent[] = [];
     a.on("reset", (r) => resets.push(r));
 
-    a.socket.io.reconnection(false);
-    const gone = new Promise<void>((resolve) => a.socket.once("disconnect", () => resolve()));
-    a.socket.io.engine.close();
-    await gone;
+    await goOffline(a);
     a.applyLocal([{ from: a.text.length, to: a.text.length, insert: "<offline>" }]);
     // b, still connected, is told when it expires
     await new Promise<void>((resolve) => b.once("expired", () => resolve()));
 
-    const reset = new Promise<void>((resolve) => a.on("reset", () => resolve()));
-    a.socket.io.reconnection(true);
-    a.socket.connect();
-    await reset;
+    await comeBackWithReset(a);
     await a.whenSynced();
     assert.notEqual(a.epoch, oldEpoch, "a new epoch");
     assert.deepEqual(resets.map((r) => [r.reason, r.kept, r.dropped]), [["epoch", 1, 0]], "the offline update was carried, none dropped");
