@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { CodespaceConnection, type ConnectionEvents } from "../client/connection.js";
 import type { ConnectedPayload, InsertValueBroadcast } from "../protocol/events.js";
 import { startInProcessServer, type InProcessServer } from "./helpers/in-process-server.js";
+import { connectSocket } from "./helpers/socket.js";
 
 let srv: InProcessServer;
 const open: CodespaceConnection[] = [];
@@ -151,12 +152,16 @@ test("a reconnect refused with codespace_unavailable (the site cannot load it ye
   try {
     const first = await firstConnected;
     assert.equal(first.code, "from the site");
+    // a second socket keeps the codespace held by the server while the client is away, so that its
+    // expiry is reported (onExpired fires where a codespace is held)
+    const witness = await connectSocket(site.url, "any-token");
     // offline while the codespace expires; the site is down when the client comes back
     conn.socket.io.reconnection(false);
     const gone = new Promise<void>((resolve) => conn.socket.once("disconnect", () => resolve()));
     conn.socket.io.engine.close();
     await gone;
     await expired;
+    witness.socket.close();
     siteDown = true;
     const refused = new Promise<void>((resolve) => conn.socket.once("connect_error", () => resolve()));
     conn.socket.io.reconnection(true);
