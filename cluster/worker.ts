@@ -8,6 +8,7 @@
  * `insert_value` commits, disconnect the sockets (their clients reconnect to another worker); exit 0,
  * or 1 if that took longer than SHUTDOWN_TIMEOUT_MS.
  */
+import cluster from "node:cluster";
 import type { Config } from "../server/config.js";
 import { createServer } from "../server/index.js";
 import { logUnhandledRejections } from "../server/process-guards.js";
@@ -85,4 +86,9 @@ export async function runWorker(config: Config): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // Node exits a worker whose primary is gone (its IPC channel closed) right after this event: say
+  // why, or the worker would vanish without a line
+  cluster.worker?.on("disconnect", () => {
+    if (!stopping) server.logger.error({ workerPid: process.pid }, "the cluster primary is gone (killed or crashed); this worker exits with it, its clients reconnect elsewhere");
+  });
 }

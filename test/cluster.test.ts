@@ -216,6 +216,29 @@ describe("cluster", () => {
     }
   });
 
+  test("SIGKILL of the primary: each worker says why it exits, and exits", { timeout: 60_000 }, async (t) => {
+    const srv = await startCluster(t);
+    const workers = workerPids(srv);
+    assert.equal(workers.length, 2);
+    process.kill(srv.pid, "SIGKILL");
+    // the workers share the primary's output pipe: their lines still arrive
+    await waitForOutput(srv.output, /("msg":"the cluster primary is gone[\s\S]*?){2}/, 15_000);
+    for (const pid of workers) assert.match(srv.output(), new RegExp(`"pid":${pid},[^\\n]*"msg":"the cluster primary is gone`));
+    await srv.exited;
+    for (const pid of workers) {
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        try {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 50));
+        } catch {
+          alive = false;
+        }
+      }
+      assert.equal(alive, false, `worker ${pid} exited`);
+    }
+  });
+
   test("SIGTERM of the primary: the workers shut down gracefully, the primary exits 0 after them", { timeout: 60_000 }, async (t) => {
     const srv = await startCluster(t);
     const { url } = srv;
