@@ -120,11 +120,14 @@ export function mergeHooks(site: Hooks | undefined, builtins: Hooks): ResolvedHo
   };
 }
 
-/** Thrown by `withTimeout` when a hook did not settle in time. */
+/**
+ * Thrown by `withTimeout` when a hook did not settle in time. The `save` and `load` hooks are the
+ * built-in HTTP sink when SAVE_URL is set: the message names both.
+ */
 export class HookTimeoutError extends Error {
   override name = "HookTimeoutError";
   constructor(hook: string, ms: number) {
-    super(`the ${hook} hook did not settle within ${ms} ms`);
+    super(hook === "save" || hook === "load" ? `no answer to the ${hook} within ${ms} ms (SAVE_URL, or the site's ${hook} hook)` : `the ${hook} hook did not settle within ${ms} ms`);
   }
 }
 

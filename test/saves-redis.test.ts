@@ -112,6 +112,9 @@ describe("two processes", () => {
       await phase("the site answers 500", () => site.requests.filter((r) => r.codespace === cs && r.status === 500).length >= 2);
       site.mode = "stall";
       await phase("the site stalls", () => site.requests.filter((r) => r.codespace === cs && r.status === 0).length >= 2);
+      // the retry line names what timed out (SAVE_TIMEOUT_MS is 500 here)
+      await waitForOutput(() => servers.map((s) => s.output()).join(""), /"msg":"save failed; will retry"/, 5000);
+      assert.match(servers.map((s) => s.output()).join(""), /no answer to the save within 500 ms \(SAVE_URL, or the site's save hook\)/);
       site.mode = "ok";
       await site.refuse();
       const refusedAt = stream.confirmed();
