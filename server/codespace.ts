@@ -18,6 +18,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { CodeStore, Commit, CommitSave, Snapshot } from "./store/code-store.js";
+import { compareEpochs } from "./store/epoch.js";
 import { CodespaceError, InvalidVersionError, StoreUnavailableError, toCodespaceError } from "./errors.js";
 import type { InsertValueBroadcast, InsertValuePayload, VersionedUpdate, WireUpdate } from "./protocol/events.js";
 import { DocCache } from "./document/doc-cache.js";
@@ -87,6 +88,8 @@ export class Codespace {
   private feedEpoch: string | undefined;
   /** Highest version the commit feed delivered in `feedEpoch` (-1: none yet). */
   private feedVersion = -1;
+  /** The update the feed delivered as `feedVersion` (kept to check it against the store, `verifyFeed`). */
+  private feedLast: WireUpdate | undefined;
 
   constructor(
     readonly id: string,
@@ -99,15 +102,19 @@ export class Codespace {
    * its commit feed (so no commit after the snapshot can be missed). @throws StoreUnavailableError
    */
   async open(): Promise<Snapshot> {
-    this.watching ??= this.store.watch(this.id, (commit) => this.receive(commit)).catch((err: unknown) => {
+    this.watching ??= this.store.watch(this.id, (commit) => this.receive(commit), () => void this.verifyFeed()).catch((err: unknown) => {
       this.watching = null;
       throw err;
     });
     await this.watching;
     const snapshot = await (this.options.open ? this.options.open() : this.store.open(this.id, this.options.ttlSeconds));
-    if (snapshot.epoch !== this.feedEpoch) {
+    if (this.feedEpoch === undefined) {
       this.feedEpoch = snapshot.epoch;
-      this.feedVersion = -1;
+    } else if (compareEpochs(snapshot.epoch, this.feedEpoch) > 0 || (snapshot.epoch !== this.feedEpoch && compareEpochs(snapshot.epoch, this.feedEpoch) === 0)) {
+      // a newer epoch than the feed has told this process of (its announcement is still on the way):
+      // the sockets already here hold the old one and reload now; the announcement then finds the
+      // epoch known and changes nothing. (Two epochs that cannot be ordered count as newer.)
+      this.moveTo(snapshot.epoch, -1);
     }
     return snapshot;
   }
@@ -123,11 +130,10 @@ export class Codespace {
   private receive(commit: Commit): void {
     const top = commit.baseVersion + commit.updates.length;
     if (this.feedEpoch !== undefined && commit.epoch !== this.feedEpoch) {
+      // an older epoch's commit still on its way (a socket's open read the newer one first): stale
+      if (compareEpochs(commit.epoch, this.feedEpoch) < 0) return;
       // a new epoch: the local sockets hold versions of the old one; they reload (nothing broadcast)
-      this.feedEpoch = commit.epoch;
-      this.feedVersion = top;
-      this.cache = null;
-      this.options.onEpochChanged?.(commit.epoch);
+      this.moveTo(commit.epoch, top);
       return;
     }
     if (commit.baseVersion < this.feedVersion) {
@@ -139,6 +145,8 @@ export class Codespace {
     }
     this.feedEpoch = commit.epoch;
     this.feedVersion = top;
+    if (commit.updates.length === 0) return; // a restart's announcement, already known here
+    this.feedLast = commit.updates[commit.updates.length - 1];
     const cache = this.cache;
     if (cache && commit.epoch !== cache.epoch) this.cache = null;
     else if (cache && commit.baseVersion !== this.inFlightBase) {
@@ -168,6 +176,47 @@ export class Codespace {
   /** Resolves when the queue is empty and nothing is being committed. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining;
+  }
+
+  /**
+   * The feed's subscription was re-established (a reconnection, a master's failover): commits made
+   * meanwhile were not delivered here, and if the store lost the ones this process's sockets saw,
+   * the versions after them may already be reused without the feed showing it. Checks the update
+   * the feed last delivered against the store's history at that version: the store behind it, or
+   * another update there, means lost commits (a restart); a newer epoch in the store, a reload.
+   */
+  private async verifyFeed(): Promise<void> {
+    const epoch = this.feedEpoch, seen = this.feedVersion, last = this.feedLast;
+    if (epoch === undefined || seen < 1 || !last) return;
+    let res;
+    try {
+      res = await this.store.history(this.id, epoch, seen - 1);
+    } catch {
+      return; // the store is down again: the next resubscription checks again
+    }
+    if (epoch !== this.feedEpoch) return; // moved on meanwhile
+    if (res.status === "epoch") {
+      if (res.epoch !== null && compareEpochs(res.epoch, epoch) > 0) this.moveTo(res.epoch, -1);
+      return;
+    }
+    const storedVersion = res.status === "snapshot" ? res.snapshot.version : res.version;
+    const stored = res.status === "updates" ? res.updates[0] : undefined;
+    const same = stored !== undefined && stored.clientID === last.clientID && JSON.stringify(stored.changes) === JSON.stringify(last.changes);
+    // behind what was seen, or another update at that version (history that no longer reaches back
+    // cannot be compared: the versions alone decide)
+    if (storedVersion < seen || (res.status === "updates" && !same)) {
+      this.cache = null;
+      await this.restart(epoch);
+    }
+  }
+
+  /** The codespace moved to `epoch` under this process's sockets: they reload (`onEpochChanged`). */
+  private moveTo(epoch: string, version: number): void {
+    this.feedEpoch = epoch;
+    this.feedVersion = version;
+    this.feedLast = undefined;
+    this.cache = null;
+    this.options.onEpochChanged?.(epoch);
   }
 
   /**

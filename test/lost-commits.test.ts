@@ -95,6 +95,83 @@ test("a resend of an update the store lost: not acknowledged (the cache has it, 
   }
 });
 
+/** `p`'s feed lags its command connection by `ms` (order kept): a slower subscriber connection. */
+function slowFeed(p: CodespaceProcess, ms: number): void {
+  const watch = p.store.watch.bind(p.store);
+  p.store.watch = (id, listener, resumed) => watch(id, (c) => void setTimeout(() => listener(c), ms), resumed);
+}
+
+test("a new epoch read by a joining socket before the feed announces it: the sockets already there reload once", async () => {
+  const id = `tmp-race-${randomUUID()}`;
+  const x = await codespaceProcess(id, { url: redis.url, keyPrefix: PREFIX });
+  const y = await codespaceProcess(id, { url: redis.url, keyPrefix: PREFIX });
+  slowFeed(x, 200);
+  try {
+    const { epoch } = await x.cs.open();
+    await y.cs.open();
+    for (let v = 0; v < 3; v++) assert.equal(await y.cs.submit(insertBatch(epoch, v, "y", v, "abc"[v]!), "sy"), v + 1);
+    await x.reached(3);
+    // y commits v4 (still on its way to x), then restarts the epoch; a socket joins at x at once
+    assert.equal(await y.cs.submit(insertBatch(epoch, 3, "y", 3, "d"), "sy"), 4);
+    const restarted = await y.store.restart(id, epoch, randomUUID());
+    assert.equal(restarted.status, "restarted");
+    if (restarted.status !== "restarted") return;
+    await x.cs.open();
+    assert.deepEqual(x.epochs, [restarted.epoch], "x's earlier sockets reload as soon as the join shows the new epoch");
+    // the lagging feed then delivers the old epoch's v4 and the announcement: nothing more
+    await y.epochChanged();
+    assert.equal(await y.cs.submit(insertBatch(restarted.epoch, 4, "y2", 4, "Z"), "sy2"), 5);
+    await x.reached(5);
+    assert.deepEqual(x.epochs, [restarted.epoch], "one reload for one restart, none for the old epoch's late commit");
+    assert.ok(!x.seen.some((u) => u.version === 4 && u.clientID === "y"), "the old epoch's late v4 is not broadcast");
+  } finally {
+    await Promise.all([x.close(), y.close()]);
+  }
+});
+
+test("the feed missed the commits that reused lost versions (subscriber reconnecting after the failover): the resubscription check starts a new epoch", async () => {
+  const id = `tmp-missed-${randomUUID()}`;
+  const x = await codespaceProcess(id, { url: redis.url, keyPrefix: PREFIX });
+  const z = await codespaceProcess(id, { url: redis.url, keyPrefix: PREFIX });
+  // x's feed never delivers z's commits: what a subscriber that is down while they are made misses
+  const watch = x.store.watch.bind(x.store);
+  x.store.watch = (cs, listener, resumed) => watch(cs, (c) => void (c.updates.some((u) => u.clientID === "z") || listener(c)), resumed);
+  try {
+    const { epoch } = await x.cs.open();
+    for (let v = 0; v < 5; v++) assert.equal(await x.cs.submit(insertBatch(epoch, v, "x", v, "abcde"[v]!), "sx"), v + 1);
+    await x.reached(5);
+    await loseLastTwo(id);
+    // a process that loads the codespace now commits v4' and v5' on the rolled-back store; x misses them
+    await z.cs.open();
+    assert.equal(await z.cs.submit(insertBatch(epoch, 3, "z", 3, "Z"), "sz"), 4);
+    assert.equal(await z.cs.submit(insertBatch(epoch, 4, "z", 4, "Y"), "sz"), 5);
+    // x's subscriber comes back (ioredis reconnects and resubscribes): the versions alone look fine
+    (x.store as unknown as { sub: Redis }).sub.disconnect(true);
+    const moved = await x.epochChanged();
+    const stored = await client.hget(PREFIX + id, "epoch");
+    assert.notEqual(stored, epoch, "a new epoch: x's sockets saw a v5 the store no longer has");
+    assert.equal(moved, stored);
+  } finally {
+    await Promise.all([x.close(), z.close()]);
+  }
+});
+
+test("a restart's epoch sorts after the one it replaces even when the new master's clock is behind", async () => {
+  const id = `tmp-clock-${randomUUID()}`;
+  const x = await codespaceProcess(id, { url: redis.url, keyPrefix: PREFIX });
+  try {
+    await x.cs.open();
+    // the old master's clock was an hour ahead of this one's
+    const ahead = `${String(Date.now() + 3_600_000).padStart(15, "0")}-${randomUUID()}`;
+    await client.hset(PREFIX + id, "epoch", ahead);
+    const r = await x.store.restart(id, ahead, randomUUID());
+    assert.equal(r.status, "restarted");
+    if (r.status === "restarted") assert.ok(r.epoch > ahead, `${r.epoch} sorts after ${ahead}`);
+  } finally {
+    await x.close();
+  }
+});
+
 test("REDIS_WAIT_REPLICAS=1: a resend is acknowledged only once a replica holds the original commit", { timeout: 60_000 }, async () => {
   const master = await startRedis();
   const replica = await startRedis({ args: ["--replicaof", "127.0.0.1", String(master.port)] });

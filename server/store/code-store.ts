@@ -229,10 +229,12 @@ export interface CodeStore extends SaveState {
    * The commit feed: delivers every later successful commit of `codespace`, by any process, to
    * `listener`, in commit order (RedisStore: PUBLISHed by the commit script itself, so the order is
    * Redis's execution order). Resolves once subscribed. One listener per codespace per store.
-   * Messages can be lost while the connection is down; the version numbers reveal the gap.
+   * Messages can be lost while the connection is down; the version numbers reveal the gap, and
+   * `resumed` (RedisStore) is called when the subscription was re-established after a reconnection
+   * or a cluster master's failover, for the owner to check what it saw against the store.
    * @throws StoreUnavailableError
    */
-  watch(codespace: string, listener: CommitListener): Promise<void>;
+  watch(codespace: string, listener: CommitListener, resumed?: () => void): Promise<void>;
   /** Stops the commit feed of `codespace`. */
   unwatch(codespace: string): Promise<void>;
   /** Registers a listener for expiry and deletion of any codespace. */

@@ -3,7 +3,7 @@
  * TTLs (unref'd timers; expiry fires the onExpired listeners and removes the codespace), a bounded
  * history of the last `historyLength` updates, and a compare-and-set commit.
  */
-import { newEpoch } from "./epoch.js";
+import { newEpoch, nextEpoch } from "./epoch.js";
 import type { Text } from "@codemirror/state";
 import type { WireUpdate } from "../protocol/events.js";
 import {
@@ -202,7 +202,7 @@ export class MemoryStore implements CodeStore {
     const entry = this.entries.get(codespace);
     if (!entry) return { status: "epoch", epoch: null };
     if (entry.epoch !== epoch) return { status: "epoch", epoch: entry.epoch };
-    entry.epoch = newEpoch(Date.now(), id);
+    entry.epoch = nextEpoch(entry.epoch, Date.now(), id);
     this.onChange(codespace);
     this.watchers.get(codespace)?.({ epoch: entry.epoch, baseVersion: entry.version, updates: [] });
     return { status: "restarted", version: entry.version, epoch: entry.epoch };

@@ -240,7 +240,7 @@ local head = redis.call('HMGET', key, 'epoch', 'version')
 if not head[1] then return {'epoch'} end
 if head[1] ~= ARGV[1] then return {'epoch', head[1]} end
 local version = tonumber(head[2] or '0')
-local epoch = epochOf(ARGV[2])
+local epoch = epochOf(ARGV[2], head[1])
 redis.call('HSET', key, 'epoch', epoch)
 redis.call(ARGV[4], ARGV[3], '{"epoch":' .. cjson.encode(epoch) .. ',"baseVersion":' .. version .. ',"updates":[]}')
 return {'restarted', version, epoch}

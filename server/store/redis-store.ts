@@ -120,6 +120,8 @@ export class RedisStore implements CodeStore {
   private readonly keyPrefix: string;
   private readonly historyLength: number;
   private readonly logger?: RedisStoreOptions["logger"];
+  /** Per watched codespace: called when its feed subscription was re-established (CodeStore.watch). */
+  private readonly resumers = new Map<string, () => void>();
   /** warnLimited's last line per kind: when, and how many of that kind since. */
   private readonly warned = new Map<string, { at: number; since: number }>();
   private readonly channelPrefix: string;
@@ -185,6 +187,12 @@ export class RedisStore implements CodeStore {
       }
     };
     this.sub.on(this.clusterNodes ? "smessage" : "message", onFeed);
+    // a reconnection of the subscriber (ioredis resubscribes): what was published meanwhile is lost
+    let subReady = false;
+    this.sub.on("ready", () => {
+      if (subReady) this.resumeAll();
+      subReady = true;
+    });
     this.sub.on("pmessage", (_pattern: string, channel: string, event: string) => this.onKeyspace(channel, event));
   }
 
@@ -205,6 +213,11 @@ export class RedisStore implements CodeStore {
       return;
     }
     this.gone(codespace);
+  }
+
+  /** Tells every watcher that its feed may have missed messages (CodeStore.watch's `resumed`). */
+  private resumeAll(): void {
+    for (const resumed of this.resumers.values()) resumed();
   }
 
   private gone(codespace: string): void {
@@ -233,7 +246,11 @@ export class RedisStore implements CodeStore {
         redisOptions: this.cmd.options.redisOptions ?? {},
         pattern,
         onEvent: (channel, event) => this.onKeyspace(channel, event),
-        onSubscribed: () => void this.sweep(),
+        // a master (re)subscribed: after a failover, feeds of its slots may have missed commits
+        onSubscribed: () => {
+          void this.sweep();
+          this.resumeAll();
+        },
         logger: this.logger?.info ? (this.logger as ConstructorParameters<typeof ClusterMasters>[0]["logger"]) : undefined,
       });
       await Promise.race([this.masters.start(), this.closedSignal]);
@@ -283,11 +300,12 @@ export class RedisStore implements CodeStore {
   }
 
   /** See CodeStore.watch: SUBSCRIBE on the subscriber connection (resubscribed after reconnects). */
-  async watch(codespace: string, listener: CommitListener): Promise<void> {
+  async watch(codespace: string, listener: CommitListener, resumed?: () => void): Promise<void> {
     if (this.closed || this.sub.status !== "ready") {
       throw new StoreUnavailableError(`the code store is unavailable (redis ${this.sub.status})`);
     }
     this.watchers.set(codespace, listener);
+    if (resumed) this.resumers.set(codespace, resumed);
     const channel = this.feedChannel(codespace);
     this.channels.set(channel, codespace);
     try {
@@ -302,6 +320,7 @@ export class RedisStore implements CodeStore {
 
   /** See CodeStore.unwatch. */
   async unwatch(codespace: string): Promise<void> {
+    this.resumers.delete(codespace);
     this.watchers.delete(codespace);
     this.opened.delete(codespace);
     const channel = this.feedChannel(codespace);

@@ -36,6 +36,7 @@ export async function codespaceProcess(id: string, store: Omit<RedisStoreOptions
     maxDocLength: 10_000,
     ttlSeconds: 60,
     onCommitted: (updates) => {
+      if (updates.length === 0) return;
       seen.push(...updates);
       const top = updates[updates.length - 1]!.version;
       for (const w of waiters.filter((w) => w.version <= top)) w.resolve();
