@@ -45,15 +45,23 @@ export function expireLocally(nsp: CodespaceNamespace, codespace: string): void 
 }
 
 /**
+ * Sockets between joining their codespace's room and receiving `connected` (ids, transient: no
+ * entry stays once the handshake ends). Their `connected` will carry the current epoch, so a
+ * resync leaves them alone.
+ */
+export const joining = new Set<string>();
+
+/**
  * Has this process's sockets of the codespace reload: closes their connections (the engine.io
  * transport; no DISCONNECT packet, so socket.io-client reconnects by itself and its `connected`
- * brings the current epoch, version and code). Returns how many were closed.
+ * brings the current epoch, version and code). Sockets still `joining` are skipped. Returns how
+ * many were closed.
  */
 export function resyncLocally(nsp: CodespaceNamespace, codespace: string): number {
   let n = 0;
   for (const id of nsp.adapter.rooms.get(roomOf(codespace)) ?? []) {
     const socket = nsp.sockets.get(id);
-    if (socket) {
+    if (socket && !joining.has(id)) {
       socket.conn.close();
       n++;
     }

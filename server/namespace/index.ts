@@ -17,7 +17,7 @@ import { admit } from "../connection-cap.js";
 import { Presence } from "../presence.js";
 import type { ConnectedPayload, ServerLimits } from "../protocol/events.js";
 import { wantsBatches } from "../batch-option.js";
-import { countDeliveries } from "./broadcast.js";
+import { countDeliveries, joining } from "./broadcast.js";
 import { clientEvents, type EventDeps } from "./events.js";
 import { eventAttacher, type EventContext } from "./pipeline.js";
 import { batchRoomOf, roomOf, type CodespaceNamespace, type CodespaceSocket } from "./types.js";
@@ -112,6 +112,7 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
     answerUnknownEvents(socket);
     attach(socket, events.pull);
 
+    joining.add(socket.id);
     try {
       const [snap, users] = await Promise.all([openCodespace(codespace), presence.list(room)]);
       if (!socket.connected) return;
@@ -123,6 +124,8 @@ export function attachNamespace(nsp: CodespaceNamespace, deps: NamespaceDeps): v
       logger.warn({ ...ids, code: e.code }, "could not open codespace");
       socket.emit("operation_error", { event: "connected", error: e.toWire() });
       socket.disconnect(false);
+    } finally {
+      joining.delete(socket.id);
     }
   });
 }
