@@ -235,6 +235,7 @@ test("saves keep failing until the retention runs out: the codespace expires and
     assert.equal(entry.codespace, cs);
     assert.equal(await client.exists(cs), 0, "the codespace is gone");
     assert.equal(site.savesOf(cs).length, 0, "the site never took it");
+    assert.equal(srv!.output().split("those commits are lost").length - 1, 1, "one line");
   } finally {
     site.mode = "ok";
     site.loadMode = undefined;

@@ -58,7 +58,7 @@ export class Saver {
   readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<string, Promise<void>>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
-  /** For the codespaces in `retries`: when their first unsaved commit was, by this process's clock (ms). */
+  /** Codespaces whose last save attempt here failed: when their first unsaved commit was, by this process's clock (ms). */
   private readonly unsavedSince = new Map<string, number>();
   /**
    * Codespaces this process committed (or retried) and has not seen saved, each with the number of
@@ -95,17 +95,25 @@ export class Saver {
    * commits and they are gone with it: one error line, `codespace_saves_total{result="lost"}`.
    */
   expired(codespace: string): void {
-    const retry = this.retries.get(codespace);
     this.owed.delete(codespace);
-    if (!retry) return;
+    // a retry that was waiting runs now: its claim finds the codespace gone and reports the loss (an
+    // attempt in progress does the same at its retry)
+    const retry = this.retries.get(codespace);
+    if (!retry || this.closed) return;
     clearTimeout(retry);
     this.retries.delete(codespace);
+    void this.run(codespace, false);
+  }
+
+  /** A codespace whose saves were failing is gone from the store: one error line, counted once. */
+  private reportLost(codespace: string): void {
+    const since = this.unsavedSince.get(codespace);
+    this.unsavedSince.delete(codespace);
     this.o.metrics?.saves.inc({ result: "lost" });
     this.o.logger.error(
-      { codespace, unsavedForS: this.unsavedSince.has(codespace) ? Math.round((Date.now() - this.unsavedSince.get(codespace)!) / 1000) : undefined },
+      { codespace, unsavedForS: since === undefined ? undefined : Math.round((Date.now() - since) / 1000) },
       "codespace expired before the site took its latest commits (its saves kept failing until SAVE_MAX_RETENTION_S ran out): those commits are lost",
     );
-    this.unsavedSince.delete(codespace);
   }
 
   /** Codespaces this process owes a save (diagnostics and tests). */
@@ -186,6 +194,8 @@ export class Saver {
     const claim = await store.claimSave(id, { owner: this.owner, leaseMs: this.o.leaseMs, debounceMs: this.o.debounceMs, maxWaitMs: this.o.maxWaitMs, force });
     if (claim.status === "gone" || claim.status === "clean") {
       this.owed.delete(id);
+      if (claim.status === "gone" && this.unsavedSince.has(id)) this.reportLost(id);
+      this.unsavedSince.delete(id);
       return;
     }
     if (claim.status === "busy") return;
@@ -213,7 +223,6 @@ export class Saver {
       logger.warn({ codespace: id, version: claim.version, attempt: claim.attempts + 1, retryInMs: delay, unsavedForS, err: describe(err) }, "save failed; will retry");
       const t = setTimeout(() => {
         this.retries.delete(id);
-        this.unsavedSince.delete(id);
         if (!this.closed) void this.run(id, false);
       }, delay);
       this.retries.set(id, t);
@@ -229,6 +238,7 @@ export class Saver {
       maxWaitMs: this.o.maxWaitMs,
     });
     if (state !== "dirty") this.owed.delete(id);
+    this.unsavedSince.delete(id);
     logger.info({ codespace: id, version: claim.version, result: outcome, state }, "codespace saved");
   }
 }
