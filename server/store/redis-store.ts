@@ -120,6 +120,10 @@ export class RedisStore implements CodeStore {
   private readonly keyPrefix: string;
   private readonly historyLength: number;
   private readonly logger?: RedisStoreOptions["logger"];
+  /** How the scripts publish on the commit feed: sharded pub/sub on a cluster (feed-channel.ts). */
+  private get publishCommand(): "SPUBLISH" | "PUBLISH" {
+    return this.clusterNodes ? "SPUBLISH" : "PUBLISH";
+  }
   /** Per watched codespace: called when its feed subscription was re-established (CodeStore.watch). */
   private readonly resumers = new Map<string, () => void>();
   /** warnLimited's last line per kind: when, and how many of that kind since. */
@@ -356,7 +360,9 @@ export class RedisStore implements CodeStore {
     const feed = `{"epoch":${JSON.stringify(req.epoch)},"baseVersion":${req.baseVersion},"updates":[${feedUpdates.join(",")}]}`;
     const run = (mode: "set" | "apply") =>
       this.call(() =>
-        this.commitScript(
+        this.withWait(
+          "codespaceCommit",
+          "the commit",
           this.key(codespace),
           req.epoch,
           req.baseVersion,
@@ -368,7 +374,7 @@ export class RedisStore implements CodeStore {
           ...updates,
           this.feedChannel(codespace),
           feed,
-          this.clusterNodes ? "SPUBLISH" : "PUBLISH",
+          this.publishCommand,
           ...(req.save ? [req.save.debounceMs, req.save.maxWaitMs, req.save.retentionSeconds] : []),
         ),
       );
@@ -417,11 +423,10 @@ export class RedisStore implements CodeStore {
 
   /** See CodeStore.restart (one Lua script: epoch check, HSET epoch, PUBLISH on the commit feed). @throws StoreUnavailableError */
   async restart(codespace: string, epoch: string, id: string): Promise<RestartResult> {
-    const publish = this.clusterNodes ? "SPUBLISH" : "PUBLISH";
-    const r = await this.call(() => this.cmd.codespaceRestart(this.key(codespace), epoch, id, this.feedChannel(codespace), publish));
+    const r = await this.call(() => this.cmd.codespaceRestart(this.key(codespace), epoch, id, this.feedChannel(codespace), this.publishCommand));
     return r[0] === "restarted"
       ? { status: "restarted", version: Number(r[1]), epoch: String(r[2]) }
-      : { status: "epoch", epoch: r[1] === undefined ? null : String(r[1]) };
+      : epochResult(r);
   }
 
   /**
@@ -436,17 +441,8 @@ export class RedisStore implements CodeStore {
       case "behind":
         return { status: "behind", version: Number(r[1]) };
       default:
-        return { status: "epoch", epoch: r[1] === undefined ? null : String(r[1]) };
+        return epochResult(r);
     }
-  }
-
-  /**
-   * Runs the commit script; with `waitReplicas`, pipelines `WAIT` right after it on the same
-   * connection (on a cluster: the pipeline goes to the key's master), which is what WAIT counts.
-   * @throws StoreUnavailableError when a successful commit was not confirmed by enough replicas.
-   */
-  private async commitScript(key: string, ...args: (string | number)[]): Promise<Reply> {
-    return this.withWait("codespaceCommit", "the commit", key, ...args);
   }
 
   /**
