@@ -90,9 +90,10 @@ export class Saver {
   }
 
   /**
-   * The store's `codespace` is gone (expired or deleted). If this process was waiting to retry its
-   * save (it holds the claim: nobody else saves it meanwhile), the site never took its latest
-   * commits and they are gone with it: one error line, `codespace_saves_total{result="lost"}`.
+   * The store's `codespace` is gone (expired or deleted): forgotten here. If this process was
+   * waiting to retry its save (it holds the claim: nobody else saves it meanwhile), the retry runs
+   * now; its claim finds the codespace gone and `reportLost` says the site never took its latest
+   * commits: one error line, `codespace_saves_total{result="lost"}`.
    */
   expired(codespace: string): void {
     this.owed.delete(codespace);
